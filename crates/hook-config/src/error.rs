@@ -29,7 +29,12 @@ pub struct ConfigError {
 impl ConfigError {
     /// A problem with `key`, described by `message` (which must already be redacted).
     pub fn new(kind: ConfigErrorKind, key: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { kind, key: key.into(), message: message.into(), source: None }
+        ConfigError {
+            kind,
+            key: key.into(),
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// An [`ConfigErrorKind::Invalid`] problem.
@@ -71,6 +76,8 @@ impl fmt::Display for ConfigError {
 
 impl StdError for ConfigError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
     }
 }

@@ -56,27 +56,34 @@ impl HookTarget {
             return Err(reject("has leading or trailing white space"));
         }
         if let Some((scheme, rest)) = value.split_once(':') {
-            let is_http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+            let is_http =
+                scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
             if is_http {
                 if !rest.starts_with("//") {
                     return Err(reject("is not a valid URL: expected http(s)://host/..."));
                 }
-                let url = url::Url::parse(value).map_err(|e| {
-                    reject(&format!("is not a valid URL: {e}"))
-                })?;
+                let url = url::Url::parse(value)
+                    .map_err(|e| reject(&format!("is not a valid URL: {e}")))?;
                 if url.host_str().is_none_or(str::is_empty) {
                     return Err(reject("is not a valid URL: it has no host"));
                 }
-                return Ok(HookTarget::Http(HookUrl { raw: value.to_owned(), url }));
+                return Ok(HookTarget::Http(HookUrl {
+                    raw: value.to_owned(),
+                    url,
+                }));
             }
         }
         if Path::new(value).is_absolute() {
             return Ok(HookTarget::Program(PathBuf::from(value)));
         }
         if value.contains("://") {
-            return Err(reject("is neither an http(s) URL nor an absolute program path"));
+            return Err(reject(
+                "is neither an http(s) URL nor an absolute program path",
+            ));
         }
-        Err(reject("is neither an http(s) URL nor an absolute program path (relative paths are not allowed)"))
+        Err(reject(
+            "is neither an http(s) URL nor an absolute program path (relative paths are not allowed)",
+        ))
     }
 
     /// Whether a hook is configured.
@@ -148,11 +155,23 @@ mod tests {
 
     #[test]
     fn d1_accepts() {
-        for ok in ["http://h/x", "https://h:8443/x?a=1", "HTTP://host/x", "Https://h", "http://u:p@h/"] {
-            assert!(matches!(HookTarget::parse(ok), Ok(HookTarget::Http(_))), "{ok}");
+        for ok in [
+            "http://h/x",
+            "https://h:8443/x?a=1",
+            "HTTP://host/x",
+            "Https://h",
+            "http://u:p@h/",
+        ] {
+            assert!(
+                matches!(HookTarget::parse(ok), Ok(HookTarget::Http(_))),
+                "{ok}"
+            );
         }
         for ok in ["/bin/true", "/usr/local/bin/http_hook.sh"] {
-            assert!(matches!(HookTarget::parse(ok), Ok(HookTarget::Program(_))), "{ok}");
+            assert!(
+                matches!(HookTarget::parse(ok), Ok(HookTarget::Program(_))),
+                "{ok}"
+            );
         }
         assert_eq!(HookTarget::parse("").unwrap(), HookTarget::Disabled);
     }
@@ -177,7 +196,10 @@ mod tests {
             let err = HookTarget::parse(bad).unwrap_err();
             let text = err.to_string();
             assert_eq!(err.key(), HOOK_KEY);
-            assert!(text.starts_with(&format!("{HOOK_KEY}: {bad:?}")), "{bad:?}: {text}");
+            assert!(
+                text.starts_with(&format!("{HOOK_KEY}: {bad:?}")),
+                "{bad:?}: {text}"
+            );
         }
     }
 

@@ -46,7 +46,10 @@ pub struct CommonSection {
 impl fmt::Debug for CommonSection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CommonSection")
-            .field("post_disconnect_hook", &redact_url(&self.post_disconnect_hook))
+            .field(
+                "post_disconnect_hook",
+                &redact_url(&self.post_disconnect_hook),
+            )
             .finish()
     }
 }
@@ -105,7 +108,10 @@ pub struct TlsKeyPair {
 impl TlsKeyPair {
     /// A pair of paths.
     pub fn new(cert: impl Into<String>, key: impl Into<String>) -> Self {
-        TlsKeyPair { cert: cert.into(), key: key.into() }
+        TlsKeyPair {
+            cert: cert.into(),
+            key: key.into(),
+        }
     }
 }
 
@@ -125,7 +131,11 @@ pub struct HttpHeader {
 impl HttpHeader {
     /// A header for every request (`url` empty).
     pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
-        HttpHeader { key: key.into(), value: value.into(), url: String::new() }
+        HttpHeader {
+            key: key.into(),
+            value: value.into(),
+            url: String::new(),
+        }
     }
 
     /// Limits the header to request URLs under `url`.
@@ -160,7 +170,11 @@ pub struct CommandSection {
 
 impl Default for CommandSection {
     fn default() -> Self {
-        CommandSection { timeout: 30, env: Vec::new(), commands: Vec::new() }
+        CommandSection {
+            timeout: 30,
+            env: Vec::new(),
+            commands: Vec::new(),
+        }
     }
 }
 
@@ -184,7 +198,10 @@ pub struct CommandEntry {
 impl CommandEntry {
     /// An entry for `path` with everything else empty.
     pub fn new(path: impl Into<String>) -> Self {
-        CommandEntry { path: path.into(), ..CommandEntry::default() }
+        CommandEntry {
+            path: path.into(),
+            ..CommandEntry::default()
+        }
     }
 }
 
@@ -235,6 +252,7 @@ impl Default for HooksSection {
 impl HooksSection {
     /// The effective `Retry-After` cap in seconds: `retry_after_max`, or `max(retry_wait_max, 60)`.
     pub fn effective_retry_after_max(&self, http: &HttpClientsSection) -> f64 {
-        self.retry_after_max.unwrap_or_else(|| (http.retry_wait_max.max(60)) as f64)
+        self.retry_after_max
+            .unwrap_or_else(|| (http.retry_wait_max.max(60)) as f64)
     }
 }
