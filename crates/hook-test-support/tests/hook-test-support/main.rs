@@ -1,0 +1,4 @@
+//! Integration tests of the test-support crate: the recorder over real loopback sockets.
+
+mod http;
+mod tls;

@@ -1,0 +1,1 @@
+//! HTTPS and mutual TLS.
