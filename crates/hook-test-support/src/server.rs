@@ -3,7 +3,10 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
@@ -131,6 +134,7 @@ fn form_decode(s: &str) -> String {
 enum Action {
     Respond,
     Close,
+    Reset,
 }
 
 /// A scripted answer: status, headers, body, an optional delay, or closing without answering.
@@ -142,8 +146,9 @@ enum Action {
 /// let retry = Response::status(503).header("Retry-After", "1");
 /// let redirect = Response::redirect(302, "http://127.0.0.1:9/elsewhere");
 /// let slow = Response::ok().delay(Duration::from_millis(200));
-/// let reset = Response::close(); // drop the connection without a response
-/// # let _ = (retry, redirect, slow, reset);
+/// let eof = Response::close(); // drop the connection without a response
+/// let reset = Response::reset(); // the same, with a TCP reset
+/// # let _ = (retry, redirect, slow, eof, reset);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
@@ -188,6 +193,15 @@ impl Response {
         }
     }
 
+    /// Reset the connection without sending any response: the socket is closed with
+    /// `SO_LINGER` 0, so the client reads `ECONNRESET` ("connection reset by peer").
+    pub fn reset() -> Self {
+        Response {
+            action: Action::Reset,
+            ..Response::status(200)
+        }
+    }
+
     /// Adds a response header.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -211,9 +225,9 @@ impl Response {
         self.status.as_u16()
     }
 
-    /// Whether this response closes the connection instead of answering.
+    /// Whether this response closes or resets the connection instead of answering.
     pub fn is_close(&self) -> bool {
-        self.action == Action::Close
+        self.action != Action::Respond
     }
 }
 
@@ -727,8 +741,13 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, id: u64, state: A
         tls: false,
         client_cert_presented: false,
     };
+    let reset = Arc::new(AtomicBool::new(false));
+    let stream = ResettableIo {
+        stream,
+        reset: reset.clone(),
+    };
     match state.tls.clone() {
-        None => serve_http(stream, info, None, state).await,
+        None => serve_http(stream, info, None, reset, state).await,
         Some(tls) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.config().clone());
             match acceptor.accept(stream).await {
@@ -743,7 +762,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, id: u64, state: A
                         client_cert_presented: presented,
                         ..info
                     };
-                    serve_http(tls_stream, info, cn, state).await;
+                    serve_http(tls_stream, info, cn, reset, state).await;
                 }
                 Err(_) => state.update(|inner| inner.handshake_failures += 1),
             }
@@ -763,14 +782,20 @@ impl fmt::Display for CloseWithoutResponse {
 
 impl std::error::Error for CloseWithoutResponse {}
 
-async fn serve_http<S>(io: S, info: ConnInfo, cn: Option<String>, state: Arc<State>)
-where
+async fn serve_http<S>(
+    io: S,
+    info: ConnInfo,
+    cn: Option<String>,
+    reset: Arc<AtomicBool>,
+    state: Arc<State>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let keep_alive = state.keep_alive;
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         let state = state.clone();
         let cn = cn.clone();
+        let reset = reset.clone();
         async move {
             let received_at = Instant::now();
             let (parts, body) = req.into_parts();
@@ -817,8 +842,13 @@ where
             if !response.delay.is_zero() {
                 tokio::time::sleep(response.delay).await;
             }
-            if response.action == Action::Close {
-                return Err(CloseWithoutResponse);
+            match response.action {
+                Action::Respond => {}
+                Action::Close => return Err(CloseWithoutResponse),
+                Action::Reset => {
+                    reset.store(true, Ordering::SeqCst);
+                    return Err(CloseWithoutResponse);
+                }
             }
             let mut builder = hyper::Response::builder().status(response.status);
             for (name, value) in &response.headers {
@@ -838,6 +868,65 @@ where
         .keep_alive(keep_alive)
         .serve_connection(TokioIo::new(io), service)
         .await;
+}
+
+/// The accepted stream; closed with `SO_LINGER` 0 (a TCP reset) when `reset` is set.
+struct ResettableIo {
+    stream: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for ResettableIo {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::SeqCst) {
+            let _ = self.stream.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for ResettableIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ResettableIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.reset.load(Ordering::SeqCst) {
+            // No FIN before the reset.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_shutdown(cx)
+    }
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound to `:0`, then released).
@@ -898,5 +987,41 @@ impl RefusedPort {
 impl Default for RefusedPort {
     fn default() -> Self {
         RefusedPort::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decoding() {
+        assert_eq!(form_decode("a+b%26c%3D%2B"), "a b&c=+");
+        assert_eq!(form_decode("%zz%4"), "%zz%4");
+        assert_eq!(form_decode("%C3%BC"), "ü");
+    }
+
+    #[test]
+    fn target_parts() {
+        let server_addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let r = RecordedRequest {
+            method: Method::GET,
+            target: "/p?x=1&&y&x=2".into(),
+            version: Version::HTTP_11,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            received_at: Instant::now(),
+            connection_id: 0,
+            peer: server_addr,
+            tls: false,
+            client_cert_presented: false,
+            client_cert_cn: None,
+        };
+        assert_eq!(r.path(), "/p");
+        assert_eq!(r.query(), Some("x=1&&y&x=2"));
+        let pairs = r.query_pairs();
+        assert_eq!(pairs.len(), 3);
+        assert_eq!(pairs[1], ("y".to_owned(), String::new()));
+        assert_eq!(r.query_param("x").as_deref(), Some("1"));
     }
 }

@@ -208,3 +208,41 @@ fn der_item(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     }
     Some((tag, &input[header..end], &input[end..]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Pki;
+
+    #[test]
+    fn common_name_is_the_subject_not_the_issuer() {
+        let pki = Pki::new();
+        assert_eq!(
+            subject_common_name(pki.client().cert_der()).as_deref(),
+            Some("hook-client")
+        );
+        assert_eq!(
+            subject_common_name(pki.server().cert_der()).as_deref(),
+            Some("localhost")
+        );
+        assert_eq!(
+            subject_common_name(pki.ca().cert_der()).as_deref(),
+            Some("hook-test CA")
+        );
+    }
+
+    #[test]
+    fn garbage_has_no_common_name() {
+        for bytes in [
+            &b""[..],
+            &[0x30][..],
+            &[0x30, 0x81][..],
+            &[0x30, 0x05, 0x30, 0x00][..],
+        ] {
+            assert_eq!(
+                subject_common_name(&CertificateDer::from(bytes.to_vec())),
+                None
+            );
+        }
+    }
+}

@@ -278,3 +278,18 @@ async fn dropping_the_server_closes_connections() {
     let _ = conn.read_to_end(&mut rest).await;
     assert!(rest.is_empty());
 }
+
+#[tokio::test]
+async fn reset_sends_a_tcp_reset_without_a_response() {
+    let server = TestServer::builder()
+        .respond_seq([Response::reset()])
+        .start()
+        .await;
+    let mut conn = BufReader::new(TcpStream::connect(server.addr()).await.unwrap());
+    get(&mut conn, "/rst", "").await;
+    let mut rest = Vec::new();
+    let err = conn.read_to_end(&mut rest).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    assert!(rest.is_empty());
+    assert_eq!(server.wait_for_requests(1, WAIT).await[0].target, "/rst");
+}
