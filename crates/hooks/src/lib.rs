@@ -1,0 +1,74 @@
+//! SFTPGo-compatible post-disconnect hooks for a Rust SFTP/SSH/FTP server: build the hook from
+//! SFTPGo's configuration and hand every disconnect to a [`Dispatcher`] that never blocks the
+//! connection's task, loses nothing silently and drains at shutdown.
+//!
+//! **Who should depend on this crate:** server authors. It re-exports everything a server needs
+//! from `hook-core` (the event, [`Protocol`], the [`Hook`] trait, outcomes), `hook-config` (the
+//! configuration types and, with `load`, the loader) and the two stock backends. Backend authors
+//! depend on `hook-core` alone.
+//!
+//! The whole wiring is three lines: load the configuration, build the hook, start the dispatcher.
+//!
+//! ```no_run
+//! use std::time::{Duration, Instant};
+//! use hooks::{DisconnectEvent, Dispatcher, DispatcherOptions, Protocol};
+//!
+//! # #[cfg(feature = "load")]
+//! # async fn server() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = hooks::Loader::new().config_dir("/etc/sftpgo").load()?.config;
+//! let hook = hooks::build_hook(&config)?; // None: no hook configured
+//! let dispatcher = hook.map(|hook| {
+//!     Dispatcher::new(hook, DispatcherOptions::from_config(&config.hooks).expect("valid"))
+//! });
+//!
+//! // In each connection's task (or its Drop impl), at disconnect: returns at once.
+//! # let (peer, started) = ("192.0.2.1:40000".parse()?, Instant::now());
+//! if let Some(dispatcher) = &dispatcher {
+//!     let _ = dispatcher.fire(DisconnectEvent::from_socket_addr(peer, Protocol::Sftp, "alice", started));
+//! }
+//!
+//! // At shutdown: wait for queued and running hooks, cancel what is left at the deadline.
+//! if let Some(dispatcher) = &dispatcher {
+//!     let report = dispatcher.shutdown(Duration::from_secs_f64(config.hooks.shutdown_deadline)).await;
+//!     eprintln!("hooks: {} delivered, {} failed, {} abandoned", report.delivered, report.failed, report.abandoned);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Feature flags (all default):
+//!
+//! * `exec`: program hooks (`common.post_disconnect_hook` = an absolute path), with `hook-exec`.
+//! * `http`: HTTP(S) hooks (`common.post_disconnect_hook` = a URL), with `hook-http`.
+//! * `load`: the configuration loader (`sftpgo.{json,yaml,yml,toml}` and `SFTPGO_` variables).
+//!
+//! Without `exec` or `http`, [`build_hook`] refuses a target of that kind with an error naming
+//! `common.post_disconnect_hook`; the [`Dispatcher`] works with any [`Hook`] either way.
+//!
+//! MSRV: the workspace's `rust-version` (1.88).
+
+#![forbid(unsafe_code)]
+
+mod build;
+mod dispatcher;
+mod fire;
+mod options;
+mod stats;
+
+pub use build::{BuildError, BuildErrorKind, build_hook, build_hook_for_target};
+pub use dispatcher::Dispatcher;
+pub use fire::{FireError, FireErrorKind, Fired};
+pub use options::DispatcherOptions;
+pub use stats::{DispatcherStats, ShutdownReport};
+
+pub use hook_core::{
+    Backend, CapturedOutput, Delivery, DisconnectEvent, DisconnectEventBuilder, ErrorKind, Field,
+    Hook, HookError, HookStatus, ParseProtocolError, Protocol, SftpgoFields, async_trait,
+    ip_from_remote_addr,
+};
+
+pub use hook_config::{
+    CommandEntry, CommandSection, CommonSection, ConfigError, ConfigErrorKind, HOOK_KEY,
+    HookConfig, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader, TlsKeyPair,
+    redact_url,
+};

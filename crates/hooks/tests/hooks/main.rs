@@ -1,0 +1,16 @@
+//! Integration tests of the `hooks` facade: the Dispatcher (fire never waits, bounded queue and
+//! in-flight limit, protocol filter, outcomes, shutdown) and `build_hook`.
+
+mod build;
+mod contexts;
+mod duration;
+#[cfg(feature = "exec")]
+mod exec;
+mod filter;
+mod limits;
+mod logging;
+mod outcome;
+mod queue;
+mod shutdown;
+mod storm;
+mod support;
