@@ -439,6 +439,10 @@ impl std::error::Error for WaitTimedOut {}
 ///
 /// Dropping it stops accepting and closes every connection. See the [crate docs](crate) for an
 /// example.
+///
+/// [`TestServerBuilder::start`] runs it on the caller's tokio runtime: a test that blocks that
+/// runtime's only thread (say, `std::process::Command::output()` in a current-thread
+/// `#[tokio::test]`) starves it. Use [`TestServerBuilder::start_blocking`] there.
 pub struct TestServer {
     addr: SocketAddr,
     state: Arc<State>,
