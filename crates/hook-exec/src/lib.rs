@@ -1,0 +1,93 @@
+//! `ExecHook`: run a post-disconnect hook program exactly as SFTPGo does, and clean up after it.
+//!
+//! **Who should depend on this crate:** servers that only run hook *programs* and want nothing
+//! else compiled in, and the `hooks` facade (feature `exec`). It depends on `hook-core`,
+//! `hook-config` (types only, no loader), `tokio`, `rustix`, `nix` and `tracing`: no HTTP stack
+//! (`cargo tree -p hook-exec` shows no `hyper`, `reqwest` or `rustls`).
+//!
+//! What SFTPGo scripts rely on is kept byte for byte (spec section 3): no shell, no `PATH`
+//! lookup, `argv[0]` the configured path, `args` and `env` from the first matching
+//! `command.commands` entry, a cleared environment with the four `SFTPGO_CONNECTION_*` variables
+//! last and winning, in Go's order. What SFTPGo gets wrong is fixed: a timed-out program's whole
+//! process group is terminated then killed (D6), output is captured with a cap and failures are
+//! typed errors logged at WARN (D7). See [`ExecHook`].
+//!
+//! A server that uses `ExecHook` alone:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use hook_config::{CommandSection, HooksSection};
+//! use hook_core::{DisconnectEvent, Hook, Protocol};
+//! use hook_exec::ExecHook;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Normally read from sftpgo.json by hook-config's loader; defaults here.
+//!     let command = CommandSection::default();
+//!     let hooks = HooksSection::default();
+//!     let hook = ExecHook::from_config("/usr/local/bin/on-disconnect.sh", &command, &hooks)?;
+//!
+//!     // ... when a connection ends:
+//!     let event = DisconnectEvent::new("192.0.2.7", Protocol::Sftp, "alice", Duration::from_millis(5230));
+//!     match hook.on_disconnect(&event).await {
+//!         Ok(delivery) => println!("delivered in {:?}", delivery.elapsed()),
+//!         Err(err) => eprintln!("hook failed ({}): {err}", err.kind()),
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Feature flags: none. Platforms: Unix; on Linux (kernel 5.3 or later) the exit is awaited
+//! through a pidfd, elsewhere on tokio's blocking pool. A tokio runtime with I/O and time enabled
+//! is required. MSRV: the workspace's `rust-version` (1.88).
+
+#![forbid(unsafe_code)]
+
+mod env;
+mod hook;
+mod output;
+mod process;
+mod run;
+
+pub use hook::{ExecHook, ExecHookBuilder};
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use hook_core::{DisconnectEvent, Hook, HookStatus, Protocol};
+
+    use crate::ExecHook;
+
+    /// The blocking-pool waiter (used where pidfds are unavailable) gives the same outcomes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocking_waiter_reports_exit_and_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("h.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nif [ \"$1\" = sleep ]; then exec /bin/sleep 30; fi\nexit 4\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let event = DisconnectEvent::new("1.2.3.4", Protocol::Sftp, "u", Duration::ZERO);
+
+        let mut hook = ExecHook::builder(&script).build().unwrap();
+        Arc::get_mut(&mut hook.inner).unwrap().force_blocking_wait = true;
+        let err = hook.on_disconnect(&event).await.unwrap_err();
+        assert_eq!(err.status(), Some(HookStatus::Exit(4)));
+
+        let mut hook = ExecHook::builder(&script)
+            .arg("sleep")
+            .timeout(Duration::from_millis(200))
+            .kill_grace(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        Arc::get_mut(&mut hook.inner).unwrap().force_blocking_wait = true;
+        let err = hook.on_disconnect(&event).await.unwrap_err();
+        assert!(err.is_timeout());
+        assert_eq!(err.status(), Some(HookStatus::Signal(15)));
+    }
+}

@@ -1,0 +1,160 @@
+//! Capped capture of stdout and stderr (D7): keep the last `cap` bytes, count the rest.
+
+use std::os::fd::OwnedFd;
+
+use hook_core::CapturedOutput;
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe::Receiver;
+
+/// Size of each read from a pipe.
+const READ_CHUNK: usize = 32 * 1024;
+
+/// The last `cap` bytes written to a stream, and how many bytes came before them.
+#[derive(Debug)]
+pub(crate) struct Tail {
+    cap: usize,
+    buf: Vec<u8>,
+    total: u64,
+}
+
+impl Tail {
+    pub(crate) fn new(cap: usize) -> Self {
+        Tail {
+            cap,
+            buf: Vec::new(),
+            total: 0,
+        }
+    }
+
+    /// Appends `chunk`, keeping memory below `2 * cap` (plus nothing when `cap` is 0).
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        self.total += chunk.len() as u64;
+        if self.cap == 0 {
+            return;
+        }
+        if chunk.len() >= self.cap {
+            self.buf.clear();
+            self.buf.extend_from_slice(&chunk[chunk.len() - self.cap..]);
+            return;
+        }
+        self.buf.extend_from_slice(chunk);
+        if self.buf.len() > 2 * self.cap {
+            let excess = self.buf.len() - self.cap;
+            self.buf.drain(..excess);
+        }
+    }
+
+    /// The kept bytes (at most `cap`) and the number discarded.
+    pub(crate) fn finish(mut self) -> (Vec<u8>, u64) {
+        if self.buf.len() > self.cap {
+            let excess = self.buf.len() - self.cap;
+            self.buf.drain(..excess);
+        }
+        let dropped = self.total - self.buf.len() as u64;
+        (self.buf, dropped)
+    }
+}
+
+/// One stream being read: the pipe (until EOF or error), its tail and a read buffer.
+#[derive(Debug)]
+pub(crate) struct Capture {
+    pipe: Option<Receiver>,
+    tail: Tail,
+    buf: Vec<u8>,
+}
+
+impl Capture {
+    pub(crate) fn new(read_end: OwnedFd, cap: usize) -> std::io::Result<Self> {
+        let pipe = Receiver::from_owned_fd(read_end)?;
+        Ok(Capture {
+            pipe: Some(pipe),
+            tail: Tail::new(cap),
+            buf: vec![0; READ_CHUNK],
+        })
+    }
+
+    /// Whether the pipe is still open (no EOF seen yet).
+    pub(crate) fn is_open(&self) -> bool {
+        self.pipe.is_some()
+    }
+
+    /// Reads once. Cancel-safe: nothing is lost if the future is dropped before it completes.
+    pub(crate) async fn read_once(&mut self) {
+        let Some(pipe) = self.pipe.as_mut() else {
+            return std::future::pending().await;
+        };
+        match pipe.read(&mut self.buf).await {
+            Ok(0) => self.pipe = None,
+            Ok(n) => self.tail.push(&self.buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => self.pipe = None,
+        }
+    }
+
+    /// Stops capturing. A pipe still open (a background descendant holds it) keeps being read and
+    /// discarded by a detached task until EOF, so that descendant never blocks or gets `EPIPE`.
+    pub(crate) fn finish(mut self) -> Tail {
+        if let Some(pipe) = self.pipe.take() {
+            tokio::spawn(discard(pipe));
+        }
+        self.tail
+    }
+}
+
+async fn discard(mut pipe: Receiver) {
+    let mut buf = vec![0u8; 8 * 1024];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Both tails as the shared outcome type.
+pub(crate) fn captured(stdout: Tail, stderr: Tail) -> CapturedOutput {
+    let (out, out_dropped) = stdout.finish();
+    let (err, err_dropped) = stderr.finish();
+    CapturedOutput::new(out, out_dropped, err, err_dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_cap_bytes() {
+        let mut t = Tail::new(4);
+        for chunk in [&b"ab"[..], b"cde", b"f", b"", b"gh"] {
+            t.push(chunk);
+        }
+        assert_eq!(t.finish(), (b"efgh".to_vec(), 4));
+
+        let mut t = Tail::new(4);
+        t.push(b"0123456789");
+        t.push(b"x");
+        assert_eq!(t.finish(), (b"789x".to_vec(), 7));
+
+        let mut t = Tail::new(8);
+        t.push(b"abc");
+        assert_eq!(t.finish(), (b"abc".to_vec(), 0));
+    }
+
+    #[test]
+    fn memory_stays_below_twice_the_cap() {
+        let mut t = Tail::new(100);
+        for i in 0..10_000u32 {
+            t.push(&i.to_le_bytes()[..(i % 4) as usize]);
+            assert!(t.buf.len() <= 200);
+        }
+    }
+
+    #[test]
+    fn zero_cap_keeps_nothing() {
+        let mut t = Tail::new(0);
+        t.push(b"abc");
+        assert_eq!(t.finish(), (Vec::new(), 3));
+    }
+}
