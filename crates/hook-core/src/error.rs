@@ -187,7 +187,10 @@ impl HookError {
 
     /// Whether the program or an HTTP attempt timed out, or the overall deadline passed.
     pub fn is_timeout(&self) -> bool {
-        matches!(self.inner.kind, ErrorKind::Timeout | ErrorKind::DeadlineExceeded)
+        matches!(
+            self.inner.kind,
+            ErrorKind::Timeout | ErrorKind::DeadlineExceeded
+        )
     }
 
     /// Whether the hook was cancelled (shutdown, dropped future).
@@ -205,7 +208,8 @@ impl fmt::Display for HookError {
 impl fmt::Debug for HookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("HookError");
-        d.field("kind", &self.inner.kind).field("message", &self.inner.message);
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
         if let Some(backend) = &self.inner.backend {
             d.field("backend", backend);
         }
@@ -228,7 +232,10 @@ impl fmt::Debug for HookError {
 
 impl StdError for HookError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner.source.as_deref().map(|s| s as &(dyn StdError + 'static))
+        self.inner
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
     }
 }
 
@@ -251,7 +258,10 @@ mod tests {
         assert_eq!(err.source().unwrap().to_string(), "no such file");
         assert!(!err.is_timeout());
         let dbg = format!("{err:?}");
-        assert!(dbg.contains("Spawn") && dbg.contains("no such file"), "{dbg}");
+        assert!(
+            dbg.contains("Spawn") && dbg.contains("no such file"),
+            "{dbg}"
+        );
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub enum Field {
 
 impl Field {
     /// The four fields in the order SFTPGo appends them to a program's environment.
-    pub const ENV_ORDER: [Field; 4] = [Field::Ip, Field::Username, Field::Duration, Field::Protocol];
+    pub const ENV_ORDER: [Field; 4] =
+        [Field::Ip, Field::Username, Field::Duration, Field::Protocol];
 
     /// The environment variable a program hook receives this field in.
     pub const fn env_var(self) -> &'static str {
@@ -119,7 +120,10 @@ impl MillisText {
                 break;
             }
         }
-        MillisText { buf, start: i as u8 }
+        MillisText {
+            buf,
+            start: i as u8,
+        }
     }
 
     fn as_str(&self) -> &str {
@@ -142,7 +146,10 @@ mod tests {
 
     #[test]
     fn query_keys_and_env_names() {
-        let names: Vec<_> = Field::ENV_ORDER.iter().map(|f| (f.env_var(), f.query_key())).collect();
+        let names: Vec<_> = Field::ENV_ORDER
+            .iter()
+            .map(|f| (f.env_var(), f.query_key()))
+            .collect();
         assert_eq!(
             names,
             [
@@ -156,7 +163,12 @@ mod tests {
 
     #[test]
     fn millis_text() {
-        for (n, s) in [(0u128, "0"), (7, "7"), (1234, "1234"), (u128::MAX, &*u128::MAX.to_string())] {
+        for (n, s) in [
+            (0u128, "0"),
+            (7, "7"),
+            (1234, "1234"),
+            (u128::MAX, &*u128::MAX.to_string()),
+        ] {
             assert_eq!(MillisText::new(n).as_str(), s);
         }
     }
@@ -165,7 +177,10 @@ mod tests {
     fn projection_of_an_event() {
         let event = DisconnectEvent::new("", Protocol::Ftp, "", Duration::from_nanos(999_999));
         let f = event.sftpgo_fields();
-        let got: Vec<_> = f.iter().map(|(k, v)| (k.query_key(), v.to_owned())).collect();
+        let got: Vec<_> = f
+            .iter()
+            .map(|(k, v)| (k.query_key(), v.to_owned()))
+            .collect();
         assert_eq!(
             got,
             [

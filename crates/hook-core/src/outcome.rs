@@ -60,7 +60,12 @@ pub struct CapturedOutput {
 impl CapturedOutput {
     /// Output kept from each stream, and how many bytes of each were discarded.
     pub fn new(stdout: Vec<u8>, stdout_dropped: u64, stderr: Vec<u8>, stderr_dropped: u64) -> Self {
-        CapturedOutput { stdout, stderr, stdout_dropped, stderr_dropped }
+        CapturedOutput {
+            stdout,
+            stderr,
+            stdout_dropped,
+            stderr_dropped,
+        }
     }
 
     /// The kept bytes of standard output.
@@ -132,7 +137,13 @@ pub struct Delivery {
 impl Delivery {
     /// A delivery by `backend` after `attempts` attempts taking `elapsed` in all.
     pub fn new(backend: Backend, attempts: u32, elapsed: Duration) -> Self {
-        Delivery { backend, attempts, elapsed, status: None, output: None }
+        Delivery {
+            backend,
+            attempts,
+            elapsed,
+            status: None,
+            output: None,
+        }
     }
 
     /// Records the final status.

@@ -68,7 +68,10 @@ impl Protocol {
 
     /// Whether SFTPGo fires a post-disconnect hook for this protocol (`SFTP`, `SCP`, `SSH`, `FTP`).
     pub const fn fires_by_default(self) -> bool {
-        matches!(self, Protocol::Sftp | Protocol::Scp | Protocol::Ssh | Protocol::Ftp)
+        matches!(
+            self,
+            Protocol::Sftp | Protocol::Scp | Protocol::Ssh | Protocol::Ftp
+        )
     }
 }
 
@@ -85,7 +88,9 @@ impl FromStr for Protocol {
         Protocol::ALL
             .into_iter()
             .find(|p| p.as_str() == s)
-            .ok_or_else(|| ParseProtocolError { input: s.to_owned() })
+            .ok_or_else(|| ParseProtocolError {
+                input: s.to_owned(),
+            })
     }
 }
 
@@ -128,7 +133,15 @@ mod tests {
 
     #[test]
     fn parsing_is_case_sensitive_and_exact() {
-        for bad in ["sftp", "Sftp", " SFTP", "SFTP ", "", "HTTPShare", "DataRetention"] {
+        for bad in [
+            "sftp",
+            "Sftp",
+            " SFTP",
+            "SFTP ",
+            "",
+            "HTTPShare",
+            "DataRetention",
+        ] {
             let err = bad.parse::<Protocol>().unwrap_err();
             assert_eq!(err.input(), bad);
             assert!(err.to_string().contains("unknown protocol"));
@@ -137,7 +150,10 @@ mod tests {
 
     #[test]
     fn default_filter_is_sftpgo_set() {
-        let firing: Vec<_> = Protocol::ALL.into_iter().filter(|p| p.fires_by_default()).collect();
+        let firing: Vec<_> = Protocol::ALL
+            .into_iter()
+            .filter(|p| p.fires_by_default())
+            .collect();
         assert_eq!(firing, Protocol::FIRES_BY_DEFAULT);
     }
 }
