@@ -1,0 +1,797 @@
+//! [`HttpHook`]: one pooled client per configuration, SFTPGo's request, retries and outcome.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hook_config::{
+    ConfigError, HOOK_KEY, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader,
+    redact_url,
+};
+use hook_core::{Backend, Delivery, DisconnectEvent, ErrorKind, Hook, HookError, HookStatus};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+use url::Url;
+
+use crate::gourl::GoUrl;
+use crate::headers::{HeaderPlan, HeaderSource};
+use crate::retry::{Attempt, RetryPolicy, TransportFailure, is_success_status};
+use crate::template::QueryTemplate;
+use crate::tls::{KeyPairSource, TlsSources};
+
+/// The `User-Agent` Go's client sends; SFTPGo endpoints see it, so it is the default.
+pub const GO_USER_AGENT: &str = "Go-http-client/1.1";
+
+/// How many response-body bytes are read (and discarded) so the connection can be reused; a
+/// longer body closes the connection instead.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// Go's redirect limit: `stopped after 10 redirects` when ten requests were already made.
+const MAX_REQUESTS_PER_ATTEMPT: usize = 10;
+
+/// SFTPGo's HTTP post-disconnect hook: a `GET` of the hook URL with the event in the query,
+/// configured headers, retries and TLS options, over one pooled connection set shared by every
+/// event.
+///
+/// `Clone` is cheap (an `Arc`); all clones share the connection pool. `Debug` shows the URL with
+/// its password redacted and header names without values.
+///
+/// Build it from the configuration sections with [`from_config`](HttpHook::from_config), or in
+/// code with [`builder`](HttpHook::builder). Building reads the CA and client-certificate files,
+/// so errors come at load, naming the key.
+#[derive(Clone)]
+pub struct HttpHook {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    redacted_url: String,
+    base_url: Url,
+    go_url: GoUrl,
+    query: QueryTemplate,
+    headers: HeaderPlan,
+    policy: RetryPolicy,
+    timeout: Duration,
+    delivery_deadline: Duration,
+    skip_tls_verify: bool,
+    tls_files: (usize, usize),
+}
+
+impl HttpHook {
+    /// The hook for `url` with SFTPGo's `http` section and our `hooks` section: `http.timeout`
+    /// per attempt, `http.retry_*`, `http.headers`, `http.ca_certificates`,
+    /// `http.certificates`, `http.skip_tls_verify`; `hooks.delivery_deadline`,
+    /// `hooks.effective_retry_after_max(http)` and `hooks.max_in_flight` (idle connections kept).
+    ///
+    /// Certificate paths are used as given: the `hook-config` loader has already resolved
+    /// relative ones against the config dir.
+    pub fn from_config(
+        url: &HookUrl,
+        http: &HttpClientsSection,
+        hooks: &HooksSection,
+    ) -> Result<HttpHook, ConfigError> {
+        let secs_i64 = |key: &str, v: i64| {
+            u64::try_from(v)
+                .map(Duration::from_secs)
+                .map_err(|_| ConfigError::invalid(key, format!("must not be negative: {v}")))
+        };
+        let positive_secs = |key: &str, v: f64, what: &str| {
+            if v.is_finite() && v > 0.0 {
+                Duration::try_from_secs_f64(v)
+                    .map_err(|_| ConfigError::invalid(key, format!("invalid {what}: {v}")))
+            } else {
+                Err(ConfigError::invalid(key, format!("invalid {what}: {v}")))
+            }
+        };
+        let timeout = positive_secs("http.timeout", http.timeout, "timeout")?;
+        let retry_max = u32::try_from(http.retry_max.max(0)).unwrap_or(u32::MAX);
+        if http.retry_max < 0 {
+            return Err(ConfigError::invalid(
+                "http.retry_max",
+                format!("must not be negative: {}", http.retry_max),
+            ));
+        }
+        let wait_min = secs_i64("http.retry_wait_min", http.retry_wait_min)?;
+        let wait_max = secs_i64("http.retry_wait_max", http.retry_wait_max)?;
+        let deadline = positive_secs(
+            "hooks.delivery_deadline",
+            hooks.delivery_deadline,
+            "delivery deadline",
+        )?;
+        let cap = hooks.effective_retry_after_max(http);
+        let retry_after_max = if cap == 0.0 {
+            Duration::ZERO
+        } else {
+            positive_secs("hooks.retry_after_max", cap, "Retry-After cap")?
+        };
+        let builder = HttpHookBuilder {
+            url: UrlSource::Parsed(url.clone()),
+            timeout,
+            retry_max,
+            wait_min,
+            wait_max,
+            retry_after_max: Some(retry_after_max),
+            delivery_deadline: deadline,
+            headers: http.headers.clone(),
+            ca_certificates: http.ca_certificates.iter().map(PathBuf::from).collect(),
+            certificates: http
+                .certificates
+                .iter()
+                .map(|p| (PathBuf::from(&p.cert), PathBuf::from(&p.key)))
+                .collect(),
+            skip_tls_verify: http.skip_tls_verify,
+            user_agent: GO_USER_AGENT.to_owned(),
+            max_idle_per_host: hooks.max_in_flight.max(1),
+        };
+        builder.build()
+    }
+
+    /// A builder for code configuration, with SFTPGo's defaults (20 s per attempt, 3 retries
+    /// waiting 2 s to 30 s, `Retry-After` capped at 60 s, 120 s per event, no headers, system
+    /// roots). `url` is checked by the rules of `common.post_disconnect_hook` when building.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hook_http::HttpHook;
+    ///
+    /// let hook = HttpHook::builder("https://u:s3cret@hooks.example.com/disconnect")
+    ///     .timeout(Duration::from_secs(5))
+    ///     .retry_max(2)
+    ///     .header("X-Api-Key", "k3y")
+    ///     .build()
+    ///     .unwrap();
+    /// let shown = format!("{hook:?}");
+    /// assert!(shown.contains("u:xxxxx@hooks.example.com") && !shown.contains("s3cret"));
+    /// assert!(!shown.contains("k3y"));
+    /// ```
+    pub fn builder(url: impl Into<String>) -> HttpHookBuilder {
+        HttpHookBuilder {
+            url: UrlSource::Text(url.into()),
+            timeout: Duration::from_secs(20),
+            retry_max: 3,
+            wait_min: Duration::from_secs(2),
+            wait_max: Duration::from_secs(30),
+            retry_after_max: None,
+            delivery_deadline: Duration::from_secs(120),
+            headers: Vec::new(),
+            ca_certificates: Vec::new(),
+            certificates: Vec::new(),
+            skip_tls_verify: false,
+            user_agent: GO_USER_AGENT.to_owned(),
+            max_idle_per_host: 150,
+        }
+    }
+
+    /// The hook URL with its password replaced by `xxxxx`.
+    pub fn redacted_url(&self) -> &str {
+        &self.inner.redacted_url
+    }
+
+    /// The retry policy in force.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.inner.policy
+    }
+
+    /// The per-attempt timeout.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The overall per-event deadline.
+    pub fn delivery_deadline(&self) -> Duration {
+        self.inner.delivery_deadline
+    }
+
+    /// The request target sent for `event`: Go's escaped path and the encoded query, e.g.
+    /// `/hook?connection_duration=1234&ip=192.168.1.5&protocol=SFTP&username=nicola`.
+    pub fn request_target(&self, event: &DisconnectEvent) -> String {
+        let query = self.inner.query.render(&event.sftpgo_fields());
+        format!("{}?{query}", self.inner.go_url.request_path)
+    }
+
+    /// Sends one event, with retries; see the crate docs for the outcome.
+    pub async fn send(&self, event: &DisconnectEvent) -> Result<Delivery, HookError> {
+        let inner = &*self.inner;
+        let started = Instant::now();
+        let result = inner.deliver(event, started).await;
+        match &result {
+            Ok(delivery) => debug!(
+                target: "hook_http",
+                url = %inner.redacted_url,
+                ip = event.ip(),
+                protocol = %event.protocol(),
+                username = event.username(),
+                attempts = delivery.attempts(),
+                elapsed_ms = delivery.elapsed().as_millis() as u64,
+                "post-disconnect hook delivered"
+            ),
+            Err(err) => warn!(
+                target: "hook_http",
+                url = %inner.redacted_url,
+                ip = event.ip(),
+                protocol = %event.protocol(),
+                username = event.username(),
+                attempts = err.attempts(),
+                elapsed_ms = err.elapsed().unwrap_or_default().as_millis() as u64,
+                kind = %err.kind(),
+                "post-disconnect hook failed: {err}"
+            ),
+        }
+        result
+    }
+}
+
+#[hook_core::async_trait]
+impl Hook for HttpHook {
+    async fn on_disconnect(&self, event: &DisconnectEvent) -> Result<Delivery, HookError> {
+        self.send(event).await
+    }
+}
+
+impl fmt::Debug for HttpHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("HttpHook")
+            .field("url", &inner.redacted_url)
+            .field("timeout", &inner.timeout)
+            .field("retry_policy", &inner.policy)
+            .field("delivery_deadline", &inner.delivery_deadline)
+            .field("headers", &inner.headers.names())
+            .field("ca_certificates", &inner.tls_files.0)
+            .field("client_certificates", &inner.tls_files.1)
+            .field("skip_tls_verify", &inner.skip_tls_verify)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a finished attempt left us with.
+enum Last {
+    Status(u16),
+    Failed {
+        failure: TransportFailure,
+        reason: String,
+        source: reqwest::Error,
+    },
+}
+
+impl Inner {
+    async fn deliver(
+        &self,
+        event: &DisconnectEvent,
+        started: Instant,
+    ) -> Result<Delivery, HookError> {
+        let fields = event.sftpgo_fields();
+        let query = self.query.render(&fields);
+        let mut url = self.base_url.clone();
+        url.set_query(Some(&query));
+        let headers = self.headers.headers(|| {
+            format!(
+                "{}?{query}{}",
+                self.go_url.string_base, self.go_url.fragment_suffix
+            )
+        });
+        let deadline = started + self.delivery_deadline;
+        let mut attempt: u32 = 0;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let (attempt_timeout, cut_by_deadline) = if remaining < self.timeout {
+                (remaining, true)
+            } else {
+                (self.timeout, false)
+            };
+            let mut request = reqwest::Request::new(Method::GET, url.clone());
+            *request.headers_mut() = headers.clone();
+            *request.timeout_mut() = Some(attempt_timeout);
+            let (outcome_last, retry_after) = match self.client.execute(request).await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retry_after = response
+                        .headers()
+                        .get(header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    drain(response).await;
+                    (Last::Status(status), retry_after)
+                }
+                Err(err) => {
+                    let (failure, reason) = classify(&err);
+                    (
+                        Last::Failed {
+                            failure,
+                            reason,
+                            source: err.without_url(),
+                        },
+                        None,
+                    )
+                }
+            };
+            attempt += 1;
+            let outcome = match &outcome_last {
+                Last::Status(status) => Attempt::Response {
+                    status: *status,
+                    retry_after: retry_after.as_deref(),
+                },
+                Last::Failed { failure, .. } => Attempt::Failed(*failure),
+            };
+            if let Last::Status(status) = outcome_last
+                && is_success_status(status)
+            {
+                return Ok(Delivery::new(Backend::Http, attempt, started.elapsed())
+                    .with_status(HookStatus::Http(status)));
+            }
+            let wait = self.policy.decide(attempt - 1, &outcome, SystemTime::now());
+            let Some(wait) = wait else {
+                let deadline_hit = cut_by_deadline
+                    && matches!(
+                        outcome_last,
+                        Last::Failed {
+                            failure: TransportFailure::Timeout,
+                            ..
+                        }
+                    );
+                return Err(self.failure(outcome_last, attempt, started, deadline_hit, None));
+            };
+            let now = Instant::now();
+            if now + wait >= deadline {
+                return Err(self.failure(outcome_last, attempt, started, true, Some(wait)));
+            }
+            debug!(
+                target: "hook_http",
+                url = %self.redacted_url,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                outcome = %describe(&outcome_last),
+                "post-disconnect hook attempt failed, retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn failure(
+        &self,
+        last: Last,
+        attempts: u32,
+        started: Instant,
+        deadline_hit: bool,
+        next_wait: Option<Duration>,
+    ) -> HookError {
+        let what = describe(&last);
+        let (kind, status, source) = match last {
+            Last::Status(status) => (ErrorKind::HttpStatus, Some(HookStatus::Http(status)), None),
+            Last::Failed {
+                failure, source, ..
+            } => {
+                let kind = match failure {
+                    TransportFailure::Timeout => ErrorKind::Timeout,
+                    TransportFailure::UntrustedCertificate | TransportFailure::Tls => {
+                        ErrorKind::Tls
+                    }
+                    TransportFailure::Redirect => ErrorKind::Redirect,
+                    _ => ErrorKind::Transport,
+                };
+                (kind, None, Some(source))
+            }
+        };
+        let (kind, message) = if deadline_hit {
+            let why = match next_wait {
+                Some(wait) => format!(
+                    "the next attempt (in {}) would start after the {} delivery deadline",
+                    secs(wait),
+                    secs(self.delivery_deadline)
+                ),
+                None => format!(
+                    "the {} delivery deadline passed",
+                    secs(self.delivery_deadline)
+                ),
+            };
+            (
+                ErrorKind::DeadlineExceeded,
+                format!(
+                    "GET {} gave up after {attempts} attempt(s): {why}; last: {what}",
+                    self.redacted_url
+                ),
+            )
+        } else {
+            (
+                kind,
+                format!(
+                    "GET {} failed after {attempts} attempt(s): {what}",
+                    self.redacted_url
+                ),
+            )
+        };
+        let mut err = HookError::new(kind, message)
+            .with_backend(Backend::Http)
+            .with_attempts(attempts)
+            .with_elapsed(started.elapsed());
+        if let Some(status) = status {
+            err = err.with_status(status);
+        }
+        if let Some(source) = source {
+            err = err.with_source(source);
+        }
+        err
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64()).replace(".000s", "s")
+}
+
+fn describe(last: &Last) -> String {
+    match last {
+        Last::Status(status) => {
+            let reason = StatusCode::from_u16(*status)
+                .ok()
+                .and_then(|s| s.canonical_reason());
+            match reason {
+                Some(reason) => format!("HTTP {status} {reason}"),
+                None => format!("HTTP {status}"),
+            }
+        }
+        Last::Failed { reason, .. } => reason.clone(),
+    }
+}
+
+/// Reads and discards up to [`DRAIN_LIMIT`] bytes so the connection returns to the pool.
+async fn drain(mut response: reqwest::Response) {
+    let mut read = 0usize;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        read += chunk.len();
+        if read > DRAIN_LIMIT {
+            break;
+        }
+    }
+}
+
+/// Why a redirect was not followed.
+#[derive(Debug)]
+struct RedirectRefused(String);
+
+impl fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for RedirectRefused {}
+
+/// Sorts a reqwest error into the retry classes and describes it without any URL.
+fn classify(err: &reqwest::Error) -> (TransportFailure, String) {
+    let mut chain: Vec<String> = Vec::new();
+    let mut rustls_error: Option<&rustls::Error> = None;
+    let mut redirect: Option<&RedirectRefused> = None;
+    let mut current: Option<&(dyn StdError + 'static)> = err.source();
+    while let Some(e) = current {
+        if let Some(r) = e.downcast_ref::<RedirectRefused>() {
+            redirect = Some(r);
+        }
+        if let Some(t) = e.downcast_ref::<rustls::Error>() {
+            rustls_error.get_or_insert(t);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            rustls_error.get_or_insert(t);
+        }
+        let text = e.to_string();
+        if chain.last() != Some(&text) {
+            chain.push(text);
+        }
+        current = e.source();
+    }
+    if let Some(r) = redirect {
+        return (TransportFailure::Redirect, r.0.clone());
+    }
+    if err.is_timeout() {
+        return (TransportFailure::Timeout, "timed out".to_owned());
+    }
+    if let Some(t) = rustls_error {
+        let failure = if matches!(t, rustls::Error::InvalidCertificate(_)) {
+            TransportFailure::UntrustedCertificate
+        } else {
+            TransportFailure::Tls
+        };
+        return (failure, format!("TLS handshake failed: {t}"));
+    }
+    let failure = if err.is_connect() {
+        TransportFailure::Connect
+    } else {
+        TransportFailure::Other
+    };
+    let head = if err.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let detail = chain.last().cloned().unwrap_or_default();
+    let reason = if detail.is_empty() {
+        head.to_owned()
+    } else {
+        format!("{head}: {detail}")
+    };
+    (failure, reason)
+}
+
+/// Where the URL comes from.
+#[derive(Clone)]
+enum UrlSource {
+    Text(String),
+    Parsed(HookUrl),
+}
+
+/// Builds an [`HttpHook`] in code; made by [`HttpHook::builder`].
+#[derive(Clone)]
+pub struct HttpHookBuilder {
+    url: UrlSource,
+    timeout: Duration,
+    retry_max: u32,
+    wait_min: Duration,
+    wait_max: Duration,
+    retry_after_max: Option<Duration>,
+    delivery_deadline: Duration,
+    headers: Vec<HttpHeader>,
+    ca_certificates: Vec<PathBuf>,
+    certificates: Vec<(PathBuf, PathBuf)>,
+    skip_tls_verify: bool,
+    user_agent: String,
+    max_idle_per_host: usize,
+}
+
+impl fmt::Debug for HttpHookBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = match &self.url {
+            UrlSource::Text(t) => redact_url(t).into_owned(),
+            UrlSource::Parsed(u) => u.redacted(),
+        };
+        f.debug_struct("HttpHookBuilder")
+            .field("url", &url)
+            .field("timeout", &self.timeout)
+            .field("retry_max", &self.retry_max)
+            .field("headers", &self.headers)
+            .field("skip_tls_verify", &self.skip_tls_verify)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpHookBuilder {
+    /// Per-attempt timeout covering connect, TLS, request and response (`http.timeout`).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Retries after the first attempt (`http.retry_max`).
+    pub fn retry_max(mut self, retries: u32) -> Self {
+        self.retry_max = retries;
+        self
+    }
+
+    /// First backoff wait, doubled on each retry (`http.retry_wait_min`; finer than seconds
+    /// here).
+    pub fn retry_wait_min(mut self, wait: Duration) -> Self {
+        self.wait_min = wait;
+        self
+    }
+
+    /// Largest backoff wait (`http.retry_wait_max`).
+    pub fn retry_wait_max(mut self, wait: Duration) -> Self {
+        self.wait_max = wait;
+        self
+    }
+
+    /// Cap on an honoured `Retry-After` (`hooks.retry_after_max`; default
+    /// `max(retry_wait_max, 60 s)`).
+    pub fn retry_after_max(mut self, cap: Duration) -> Self {
+        self.retry_after_max = Some(cap);
+        self
+    }
+
+    /// Overall time one event may take, attempts and waits included (`hooks.delivery_deadline`).
+    pub fn delivery_deadline(mut self, deadline: Duration) -> Self {
+        self.delivery_deadline = deadline;
+        self
+    }
+
+    /// Adds a header sent with every request (`http.headers[]` with an empty `url`).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push(HttpHeader::new(name, value));
+        self
+    }
+
+    /// Adds a header sent only when the request URL starts with `url_prefix` at a boundary (D9).
+    pub fn header_for_url(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+        url_prefix: impl Into<String>,
+    ) -> Self {
+        self.headers
+            .push(HttpHeader::new(name, value).for_url(url_prefix));
+        self
+    }
+
+    /// Trusts the certificates of a PEM file in addition to the system roots
+    /// (`http.ca_certificates[]`); a certificate listed here is also accepted as the server's
+    /// own (D13).
+    pub fn ca_certificate(mut self, pem_path: impl Into<PathBuf>) -> Self {
+        self.ca_certificates.push(pem_path.into());
+        self
+    }
+
+    /// Adds a client certificate chain and key for mutual TLS (`http.certificates[]`).
+    pub fn client_certificate(
+        mut self,
+        cert_pem_path: impl Into<PathBuf>,
+        key_pem_path: impl Into<PathBuf>,
+    ) -> Self {
+        self.certificates
+            .push((cert_pem_path.into(), key_pem_path.into()));
+        self
+    }
+
+    /// Accepts any server certificate and host name (`http.skip_tls_verify`); logged at WARN
+    /// when the hook is built.
+    pub fn skip_tls_verify(mut self, skip: bool) -> Self {
+        self.skip_tls_verify = skip;
+        self
+    }
+
+    /// The `User-Agent` header (default [`GO_USER_AGENT`], what SFTPGo sends).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Idle keep-alive connections kept (default 150, or `hooks.max_in_flight` from the
+    /// configuration): as many as hooks can run at once.
+    pub fn max_idle_connections(mut self, connections: usize) -> Self {
+        self.max_idle_per_host = connections.max(1);
+        self
+    }
+
+    /// Validates everything, reads the certificate files and builds the client.
+    pub fn build(self) -> Result<HttpHook, ConfigError> {
+        let hook_url = match &self.url {
+            UrlSource::Parsed(u) => u.clone(),
+            UrlSource::Text(text) => match HookTarget::parse(text)? {
+                HookTarget::Http(u) => u,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        HOOK_KEY,
+                        format!("{:?} is not an http(s) URL", redact_url(text)),
+                    ));
+                }
+            },
+        };
+        if self.timeout.is_zero() {
+            return Err(ConfigError::invalid("http.timeout", "invalid timeout: 0"));
+        }
+        if self.delivery_deadline.is_zero() {
+            return Err(ConfigError::invalid(
+                "hooks.delivery_deadline",
+                "invalid delivery deadline: 0",
+            ));
+        }
+        let redacted_url = hook_url.redacted();
+        let go_url = GoUrl::parse(hook_url.as_configured())
+            .map_err(|why| ConfigError::invalid(HOOK_KEY, format!("{redacted_url:?}: {why}")))?;
+        let parsed = hook_url.url();
+        let host = parsed.host_str().unwrap_or_default();
+        let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let base_text = format!("{}://{host}{port}{}", parsed.scheme(), go_url.request_path);
+        let base_url = Url::parse(&base_text)
+            .map_err(|e| ConfigError::invalid(HOOK_KEY, format!("{redacted_url:?}: {e}")))?;
+        if base_url.path() != go_url.request_path {
+            warn!(
+                target: "hook_http",
+                configured = %go_url.request_path,
+                sent = %base_url.path(),
+                "the hook URL's path has dot segments; they are resolved before sending"
+            );
+        }
+
+        let sources: Vec<HeaderSource<'_>> = self
+            .headers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| HeaderSource {
+                key_prefix: format!("http.headers[{i}]"),
+                name: &h.key,
+                value: &h.value,
+                url: &h.url,
+            })
+            .collect();
+        let headers = HeaderPlan::new(&sources, &go_url, HeaderMap::new())?;
+
+        let tls = crate::tls::client_config(&TlsSources {
+            ca_files: self
+                .ca_certificates
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("http.ca_certificates[{i}]"), p.clone()))
+                .collect(),
+            key_pairs: self
+                .certificates
+                .iter()
+                .enumerate()
+                .map(|(i, (cert, key))| KeyPairSource {
+                    key: format!("http.certificates[{i}]"),
+                    cert: cert.clone(),
+                    private_key: key.clone(),
+                })
+                .collect(),
+            skip_verify: self.skip_tls_verify,
+        })?;
+        if self.skip_tls_verify {
+            warn!(
+                target: "hook_http",
+                url = %redacted_url,
+                "http.skip_tls_verify is set: the hook's server certificate and host name are not verified"
+            );
+        }
+
+        let mut defaults = HeaderMap::new();
+        let user_agent = HeaderValue::from_str(&self.user_agent)
+            .map_err(|_| ConfigError::invalid("user_agent", "not a valid header value"))?;
+        defaults.insert(header::USER_AGENT, user_agent);
+        defaults.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+
+        let origin = base_url.origin();
+        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.url().origin() != origin {
+                let to = redact_url(attempt.url().as_str()).into_owned();
+                let status = attempt.status().as_u16();
+                return attempt.error(RedirectRefused(format!(
+                    "redirect ({status}) to another origin not followed: {to}"
+                )));
+            }
+            if attempt.previous().len() >= MAX_REQUESTS_PER_ATTEMPT {
+                return attempt.error(RedirectRefused(format!(
+                    "stopped after {MAX_REQUESTS_PER_ATTEMPT} redirects"
+                )));
+            }
+            attempt.follow()
+        });
+
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .default_headers(defaults)
+            .redirect(redirect)
+            .timeout(self.timeout)
+            .pool_max_idle_per_host(self.max_idle_per_host)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .http1_title_case_headers()
+            .build()
+            .map_err(|e| {
+                ConfigError::invalid("http", format!("cannot build the HTTP client: {e}"))
+            })?;
+
+        let retry_after_max = self
+            .retry_after_max
+            .unwrap_or_else(|| self.wait_max.max(Duration::from_secs(60)));
+        let policy = RetryPolicy::new(self.retry_max, self.wait_min, self.wait_max)
+            .with_retry_after_max(retry_after_max);
+        Ok(HttpHook {
+            inner: Arc::new(Inner {
+                client,
+                redacted_url,
+                base_url,
+                query: QueryTemplate::new(&go_url.raw_query),
+                go_url,
+                headers,
+                policy,
+                timeout: self.timeout,
+                delivery_deadline: self.delivery_deadline,
+                skip_tls_verify: self.skip_tls_verify,
+                tls_files: (self.ca_certificates.len(), self.certificates.len()),
+            }),
+        })
+    }
+}

@@ -1,0 +1,363 @@
+//! The rustls client configuration (spec 4.6 with D13, D14): system roots plus the configured CA
+//! files, a verifier that also trusts a listed self-signed server certificate, mutual TLS with a
+//! certificate chosen per handshake, and `skip_tls_verify`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use hook_config::{ConfigError, ConfigErrorKind};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::sign::CertifiedKey;
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+
+use crate::der;
+
+/// A mutual-TLS pair to load: the keys to name in errors and the two paths.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyPairSource {
+    pub(crate) key: String,
+    pub(crate) cert: PathBuf,
+    pub(crate) private_key: PathBuf,
+}
+
+/// What the TLS configuration is built from.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TlsSources {
+    /// `(config key, path)` of each CA file.
+    pub(crate) ca_files: Vec<(String, PathBuf)>,
+    pub(crate) key_pairs: Vec<KeyPairSource>,
+    pub(crate) skip_verify: bool,
+}
+
+/// Go's `IsFileInputValid`: after `filepath.Clean`, `.` and `..` are not files (so `""`, `.`,
+/// `a/..`, `..` are rejected; `../x.pem` is fine).
+pub(crate) fn is_file_input_valid(path: &Path) -> bool {
+    use std::path::Component;
+    let mut depth: Vec<Component<'_>> = Vec::new();
+    let mut rooted = false;
+    for c in path.components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) => rooted = true,
+            Component::CurDir => {}
+            Component::ParentDir => match depth.last() {
+                Some(Component::Normal(_)) => {
+                    depth.pop();
+                }
+                _ if rooted => {}
+                _ => depth.push(c),
+            },
+            Component::Normal(_) => depth.push(c),
+        }
+    }
+    let cleaned_is_dot = depth.is_empty() && !rooted;
+    let cleaned_is_dotdot = !rooted && depth.len() == 1 && depth[0] == Component::ParentDir;
+    !(cleaned_is_dot || cleaned_is_dotdot)
+}
+
+fn io_error(key: &str, what: &str, path: &Path, err: impl std::fmt::Display) -> ConfigError {
+    ConfigError::new(
+        ConfigErrorKind::Io,
+        key,
+        format!(
+            "unable to load {what} {:?}: {err}",
+            path.display().to_string()
+        ),
+    )
+}
+
+fn read_file(key: &str, what: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    if !is_file_input_valid(path) {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "unable to load invalid {what}: {:?}",
+                path.display().to_string()
+            ),
+        ));
+    }
+    std::fs::read(path).map_err(|e| io_error(key, what, path, e))
+}
+
+fn read_certificates(
+    key: &str,
+    what: &str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let pem = read_file(key, what, path)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            ConfigError::invalid(
+                key,
+                format!("{:?} is not valid PEM: {e}", path.display().to_string()),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{:?} holds no PEM certificate", path.display().to_string()),
+        ));
+    }
+    Ok(certs)
+}
+
+/// The system's trust anchors, read once per process (possibly none).
+fn native_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let result = rustls_native_certs::load_native_certs();
+        if result.certs.is_empty() {
+            tracing::debug!(
+                target: "hook_http",
+                errors = result.errors.len(),
+                "no system trust store found: only configured CA certificates are trusted"
+            );
+        }
+        result.certs
+    })
+}
+
+/// Builds the client configuration.
+pub(crate) fn client_config(sources: &TlsSources) -> Result<ClientConfig, ConfigError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+
+    let mut roots = RootCertStore::empty();
+    let _ = roots.add_parsable_certificates(native_roots().iter().cloned());
+    let mut pinned = Vec::new();
+    for (key, path) in &sources.ca_files {
+        for cert in read_certificates(key, "CA certificate", path)? {
+            roots.add(cert.clone()).map_err(|e| {
+                ConfigError::invalid(
+                    key.as_str(),
+                    format!(
+                        "unable to add CA certificate {:?} to the trusted certificates: {e}",
+                        path.display().to_string()
+                    ),
+                )
+            })?;
+            pinned.push(cert);
+        }
+    }
+    let webpki = if roots.is_empty() {
+        None
+    } else {
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| ConfigError::invalid("http.ca_certificates", format!("{e}")))?;
+        Some(verifier)
+    };
+    let verifier = Arc::new(GoCompatibleVerifier {
+        webpki,
+        pinned,
+        algorithms: provider.signature_verification_algorithms,
+        skip: sources.skip_verify,
+    });
+
+    let mut pairs = Vec::new();
+    for pair in &sources.key_pairs {
+        let chain = read_certificates(&format!("{}.cert", pair.key), "certificate", &pair.cert)?;
+        let key_pem = read_file(&format!("{}.key", pair.key), "key", &pair.private_key)?;
+        let describe = || {
+            format!(
+                "unable to load key pair {:?}, {:?}",
+                pair.cert.display().to_string(),
+                pair.private_key.display().to_string()
+            )
+        };
+        let private_key = PrivateKeyDer::from_pem_slice(&key_pem)
+            .map_err(|e| ConfigError::invalid(pair.key.as_str(), format!("{}: {e}", describe())))?;
+        let certified = CertifiedKey::from_der(chain, private_key, &provider)
+            .map_err(|e| ConfigError::invalid(pair.key.as_str(), format!("{}: {e}", describe())))?;
+        let issuers = certified
+            .cert
+            .iter()
+            .filter_map(|c| der::parse_certificate(c.as_ref()).map(|info| info.issuer.to_vec()))
+            .collect();
+        pairs.push(ClientPair {
+            key: Arc::new(certified),
+            issuers,
+        });
+    }
+
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| ConfigError::invalid("http", format!("TLS setup failed: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = if pairs.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        builder.with_client_cert_resolver(Arc::new(PairResolver { pairs }))
+    };
+    // As Go's client: HTTP/2 when the server offers it, else HTTP/1.1.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Verifies as Go's `crypto/tls` does with SFTPGo's settings: webpki with the system roots and
+/// the configured CAs; also a server certificate byte-identical to a configured CA certificate
+/// (Go accepts a leaf that is itself in the root pool, which webpki refuses for a `CA:TRUE`
+/// certificate), still checking its host name and validity period (D13); with `skip_tls_verify`,
+/// any certificate. The handshake signature is always checked.
+#[derive(Debug)]
+struct GoCompatibleVerifier {
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    pinned: Vec<CertificateDer<'static>>,
+    algorithms: WebPkiSupportedAlgorithms,
+    skip: bool,
+}
+
+impl ServerCertVerifier for GoCompatibleVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.skip {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let error = match &self.webpki {
+            Some(webpki) => {
+                match webpki.verify_server_cert(
+                    end_entity,
+                    intermediates,
+                    server_name,
+                    ocsp_response,
+                    now,
+                ) {
+                    Ok(verified) => return Ok(verified),
+                    Err(e) => e,
+                }
+            }
+            None => rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+        };
+        if !self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return Err(error);
+        }
+        let parsed = ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_name(&parsed, server_name)?;
+        let info = der::parse_certificate(end_entity.as_ref()).ok_or(
+            rustls::Error::InvalidCertificate(CertificateError::BadEncoding),
+        )?;
+        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        if now < info.not_before {
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidYet,
+            ));
+        }
+        if now > info.not_after {
+            return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+struct ClientPair {
+    key: Arc<CertifiedKey>,
+    /// Issuer names (whole DER) of every certificate of the chain.
+    issuers: Vec<Vec<u8>>,
+}
+
+/// D14: per handshake, the first pair one of whose chain certificates was issued by a CA the
+/// server names (and whose key can sign with a scheme the server accepts); when the server names
+/// none, or none matches, the first pair whose key fits, else the first pair.
+struct PairResolver {
+    pairs: Vec<ClientPair>,
+}
+
+impl std::fmt::Debug for PairResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PairResolver")
+            .field("pairs", &self.pairs.len())
+            .finish()
+    }
+}
+
+impl ResolvesClientCert for PairResolver {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        let fits = |p: &&ClientPair| p.key.key.choose_scheme(sigschemes).is_some();
+        let named = |p: &&ClientPair| {
+            p.issuers
+                .iter()
+                .any(|issuer| root_hint_subjects.iter().any(|h| der::same_name(h, issuer)))
+        };
+        let chosen = self
+            .pairs
+            .iter()
+            .filter(fits)
+            .find(named)
+            .or_else(|| self.pairs.iter().find(fits))
+            .or_else(|| self.pairs.first());
+        chosen.map(|p| p.key.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        !self.pairs.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_input_validation_matches_go() {
+        for bad in ["", ".", "./", "a/..", "..", "a/../..", "./.."] {
+            assert!(
+                !is_file_input_valid(Path::new(bad)),
+                "{bad:?} should be invalid"
+            );
+        }
+        for ok in [
+            "../x.pem",
+            "a.pem",
+            "/etc/ssl/a.pem",
+            "/",
+            "a/../b.pem",
+            "/..",
+        ] {
+            assert!(is_file_input_valid(Path::new(ok)), "{ok:?} should be valid");
+        }
+    }
+}
