@@ -14,10 +14,10 @@ type Table = Map<String, Value>;
 /// Decodes the four sections from a parsed file's root table; everything else is ignored.
 pub(super) fn decode(root: &Table) -> Result<HookConfig, ConfigError> {
     let mut config = HookConfig::default();
-    if let Some(common) = section(root, "common")? {
-        if let Some(v) = lookup(common, "common", "post_disconnect_hook")? {
-            config.common.post_disconnect_hook = string(v, "common.post_disconnect_hook")?;
-        }
+    if let Some(common) = section(root, "common")?
+        && let Some(v) = lookup(common, "common", "post_disconnect_hook")?
+    {
+        config.common.post_disconnect_hook = string(v, "common.post_disconnect_hook")?;
     }
     if let Some(http) = section(root, "http")? {
         decode_http(http, &mut config)?;
