@@ -15,6 +15,9 @@ use crate::env::{configured_env, go_env_key};
 /// The hook name SFTPGo matches `command.commands[].hook` against (spec 3.3).
 const HOOK_NAME: &str = "post_disconnect";
 
+/// Upper bound applied to every configured duration (one year).
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Default time the output pipes are still read after the program exited (D7).
 pub(crate) const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_millis(150);
 
@@ -244,6 +247,12 @@ impl Inner {
         drain_timeout: Duration,
     ) -> Result<ExecHook, ConfigError> {
         let program_c = c_string("program", program.as_os_str().as_bytes().to_vec())?;
+        // Far beyond any sensible setting; keeps `Instant + duration` from overflowing.
+        let (timeout, kill_grace, drain_timeout) = (
+            timeout.min(MAX_DURATION),
+            kill_grace.min(MAX_DURATION),
+            drain_timeout.min(MAX_DURATION),
+        );
         let mut argv = Vec::with_capacity(args.len() + 1);
         argv.push(program_c.clone());
         argv.extend(args);

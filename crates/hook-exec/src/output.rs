@@ -38,7 +38,7 @@ impl Tail {
             return;
         }
         self.buf.extend_from_slice(chunk);
-        if self.buf.len() > 2 * self.cap {
+        if self.buf.len() > self.cap.saturating_mul(2) {
             let excess = self.buf.len() - self.cap;
             self.buf.drain(..excess);
         }

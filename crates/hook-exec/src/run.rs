@@ -104,7 +104,15 @@ async fn run_inner(
     let output = captured(out.finish(), err.finish());
     let elapsed = started.elapsed();
     let Some(outcome) = outcome else {
-        unreachable!("the loop only ends once the program was supervised to its end")
+        // Not reachable: the loop only ends once `supervise` has completed.
+        return Err(HookError::new(
+            ErrorKind::Other,
+            format!("{path}: the program was not awaited"),
+        )
+        .with_backend(Backend::Exec)
+        .with_attempts(1)
+        .with_elapsed(elapsed)
+        .with_output(output));
     };
 
     let (exit, timed_out) = match outcome {

@@ -34,6 +34,28 @@ async fn exit_0_leaving_a_background_child_is_delivered_at_once_and_the_child_li
     assert!(alive, "the background child was killed");
 }
 
+#[tokio::test]
+async fn a_background_child_writing_after_delivery_is_not_broken_by_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    // It writes to the inherited stdout well after the drain time; with the pipe closed it would
+    // die of SIGPIPE before writing its marker (SFTPGo gives it /dev/null, so such scripts exist).
+    let program = script(
+        dir.path(),
+        "late.sh",
+        &format!("(/bin/sleep 0.5; echo late; echo late >&2; echo ok > {d}/marker) &\nexit 0\n"),
+    );
+    let hook = ExecHook::builder(&program).build().unwrap();
+    let delivery = hook.on_disconnect(&event()).await.unwrap();
+    assert_eq!(delivery.status(), Some(HookStatus::Exit(0)));
+    let marker = dir.path().join("marker");
+    let written = crate::eventually(Duration::from_secs(5), || {
+        std::fs::read_to_string(&marker).is_ok_and(|t| t == "ok\n")
+    })
+    .await;
+    assert!(written, "the background child did not finish its work");
+}
+
 fn vm_hwm_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
