@@ -72,3 +72,12 @@ pub use hook_config::{
     HookConfig, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader, TlsKeyPair,
     redact_url,
 };
+
+#[cfg(feature = "load")]
+pub use hook_config::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader};
+
+#[cfg(feature = "exec")]
+pub use hook_exec::ExecHook;
+
+#[cfg(feature = "http")]
+pub use hook_http::HttpHook;

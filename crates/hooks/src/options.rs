@@ -65,8 +65,8 @@ impl DispatcherOptions {
     ///
     /// Errors name the key: `hooks.queue_capacity` or `hooks.max_in_flight` when zero,
     /// `hooks.protocols[i]` when an entry is not one of `SFTP`, `SCP`, `SSH`, `FTP`, `DAV`,
-    /// `HTTP`, `OIDC` (exact, case-sensitive, as SFTPGo compares them). An empty list is valid
-    /// and fires nothing.
+    /// `HTTP`, `OIDC` (exact, case-sensitive, as SFTPGo compares them), `hooks.protocols` when
+    /// the list is empty (as [`HooksSection::validate`] rules).
     pub fn from_config(hooks: &HooksSection) -> Result<Self, ConfigError> {
         if hooks.queue_capacity == 0 {
             return Err(ConfigError::invalid(
@@ -81,10 +81,7 @@ impl DispatcherOptions {
             ));
         }
         let mut protocols = Vec::with_capacity(hooks.protocols.len());
-        for (i, name) in hooks.protocols.iter().enumerate() {
-            let protocol = name.parse::<Protocol>().map_err(|e| {
-                ConfigError::invalid(format!("hooks.protocols[{i}]"), e.to_string()).with_source(e)
-            })?;
+        for protocol in hooks.parsed_protocols()? {
             if !protocols.contains(&protocol) {
                 protocols.push(protocol);
             }
