@@ -7,6 +7,8 @@ mod duration;
 #[cfg(feature = "exec")]
 mod exec;
 mod filter;
+#[cfg(feature = "http")]
+mod http;
 mod limits;
 mod logging;
 mod outcome;
