@@ -165,7 +165,8 @@ impl HookError {
         self.inner.backend
     }
 
-    /// How many attempts were made (0 when none could start).
+    /// How many attempts were made: 0 when the event was rejected before any attempt (an invalid
+    /// event), 1 for a program that could not be started.
     pub fn attempts(&self) -> u32 {
         self.inner.attempts
     }

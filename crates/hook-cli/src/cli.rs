@@ -1,0 +1,76 @@
+//! The command line, exactly as documented (other tools depend on it).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Check an SFTPGo post-disconnect hook configuration and fire test events at it.
+#[derive(Debug, Parser)]
+#[command(name = "hookctl", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Configuration directory; relative paths in the configuration resolve against it.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "SFTPGO_CONFIG_DIR",
+        default_value = "."
+    )]
+    pub(crate) config_dir: PathBuf,
+
+    /// Configuration file, relative to DIR unless absolute. Default: the
+    /// sftpgo.{json,yaml,yml,toml} found in DIR, else built-in defaults.
+    #[arg(long, global = true, value_name = "FILE", env = "SFTPGO_CONFIG_FILE")]
+    pub(crate) config_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Validate the configuration and print the effective settings (secrets redacted).
+    /// Exit 0 when valid, 2 when not.
+    Check,
+    /// Fire N copies of a disconnect event through the Dispatcher and wait for all of them.
+    /// Exit 0 when every event was delivered, 1 when any failed, 2 on a usage or
+    /// configuration error.
+    Fire(FireArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FireArgs {
+    /// Hook to fire at (overrides common.post_disconnect_hook): an http(s) URL or an absolute
+    /// program path.
+    #[arg(long, value_name = "HOOK")]
+    pub(crate) hook: Option<String>,
+
+    /// Client IP text, used verbatim.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub(crate) ip: String,
+
+    /// Protocol: SFTP, SCP, SSH, FTP, DAV, HTTP or OIDC (fired even where the default filter
+    /// would skip it).
+    #[arg(long, value_name = "PROTO", default_value = "SFTP")]
+    pub(crate) protocol: String,
+
+    /// Username (may be empty).
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub(crate) username: String,
+
+    /// Connection duration in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub(crate) duration_ms: u64,
+
+    /// How many copies of the event to fire.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) events: u64,
+
+    /// Hooks in flight at once (default: hooks.max_in_flight).
+    #[arg(long, value_name = "C", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) concurrency: Option<u64>,
+
+    /// Print one JSON object per event on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}

@@ -1,0 +1,68 @@
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `hookctl` with a clean environment (plus `extra_env`) in `dir`.
+pub(crate) fn hookctl(dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookctl"));
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(dir)
+        .args(args);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run hookctl")
+}
+
+pub(crate) fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub(crate) fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The last line of stdout, parsed as `events=N failed=F elapsed_ms=X events_per_s=Y p50_ms=A p99_ms=B`.
+pub(crate) fn summary(out: &Output) -> Vec<(String, f64)> {
+    let text = stdout(out);
+    let last = text.lines().last().unwrap_or_default().to_owned();
+    let fields: Vec<(String, f64)> = last
+        .split(' ')
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .unwrap_or_else(|| panic!("bad summary {last:?}"));
+            (
+                k.to_owned(),
+                v.parse()
+                    .unwrap_or_else(|_| panic!("bad number in {last:?}")),
+            )
+        })
+        .collect();
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "events",
+            "failed",
+            "elapsed_ms",
+            "events_per_s",
+            "p50_ms",
+            "p99_ms"
+        ],
+        "summary line {last:?}"
+    );
+    fields
+}
+
+pub(crate) fn summary_value(out: &Output, key: &str) -> f64 {
+    summary(out)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .unwrap()
+}
+
+pub(crate) fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
