@@ -16,10 +16,9 @@
 //! # #[cfg(feature = "load")]
 //! # async fn server() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = hooks::Loader::new().config_dir("/etc/sftpgo").load()?.config;
-//! let hook = hooks::build_hook(&config)?; // None: no hook configured
-//! let dispatcher = hook.map(|hook| {
-//!     Dispatcher::new(hook, DispatcherOptions::from_config(&config.hooks).expect("valid"))
-//! });
+//! let options = DispatcherOptions::from_config(&config.hooks)?;
+//! let dispatcher = hooks::build_hook(&config)?.map(|hook| Dispatcher::new(hook, options));
+//! // (None: `common.post_disconnect_hook` is empty, no hook configured.)
 //!
 //! // In each connection's task (or its Drop impl), at disconnect: returns at once.
 //! # let (peer, started) = ("192.0.2.1:40000".parse()?, Instant::now());
