@@ -471,13 +471,8 @@ fn classify(err: &reqwest::Error) -> (TransportFailure, String) {
         if let Some(r) = e.downcast_ref::<RedirectRefused>() {
             redirect = Some(r);
         }
-        if let Some(t) = e.downcast_ref::<rustls::Error>() {
-            rustls_error.get_or_insert(t);
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
-        {
-            rustls_error.get_or_insert(t);
+        if rustls_error.is_none() {
+            rustls_error = find_rustls_error(e);
         }
         let text = e.to_string();
         if chain.last() != Some(&text) {
@@ -516,6 +511,25 @@ fn classify(err: &reqwest::Error) -> (TransportFailure, String) {
         format!("{head}: {detail}")
     };
     (failure, reason)
+}
+
+/// The rustls error inside `err`, looking through `io::Error` wrappers (whose `source()` skips
+/// the wrapped error itself).
+fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(t) = e.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+    None
 }
 
 /// Where the URL comes from.
