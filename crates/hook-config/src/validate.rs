@@ -202,11 +202,13 @@ impl CommandSection {
 
     /// The entry SFTPGo applies to program `path` run as hook `hook` (spec 3.3): the first entry
     /// of `commands`, in order, whose path equals `path` byte for byte and whose hook is `""` or
-    /// `hook`. Its timeout (or `timeout` when it is `0`), env (after `env`) and args apply.
-    pub fn command_for(&self, path: &str, hook: &str) -> Option<&CommandEntry> {
+    /// `hook`, with its index in `commands`. Its timeout (or `timeout` when it is `0`), env (after
+    /// `env`) and args apply.
+    pub fn command_for(&self, path: &[u8], hook: &str) -> Option<(usize, &CommandEntry)> {
         self.commands
             .iter()
-            .find(|c| c.path == path && (c.hook.is_empty() || c.hook == hook))
+            .enumerate()
+            .find(|(_, c)| c.path.as_bytes() == path && (c.hook.is_empty() || c.hook == hook))
     }
 }
 

@@ -124,10 +124,7 @@ impl ExecHook {
         let mut timeout = global_timeout;
         let mut args = Vec::new();
         let program_bytes = program.as_os_str().as_bytes();
-        let matched = command.commands.iter().enumerate().find(|(_, e)| {
-            e.path.as_bytes() == program_bytes && (e.hook.is_empty() || e.hook == HOOK_NAME)
-        });
-        if let Some((i, entry)) = matched {
+        if let Some((i, entry)) = command.command_for(program_bytes, HOOK_NAME) {
             if entry.timeout != 0 {
                 timeout = seconds(&format!("command.commands[{i}].timeout"), entry.timeout)?;
             }

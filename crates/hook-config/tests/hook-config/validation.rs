@@ -376,17 +376,20 @@ fn command_for_matches_path_and_hook_in_order() {
     c.command.commands = vec![other, any];
     assert_eq!(
         c.command
-            .command_for("/h", "post_disconnect")
+            .command_for(b"/h", "post_disconnect")
             .unwrap()
+            .1
             .timeout,
         6
     );
     assert_eq!(
         c.command
-            .command_for("/h", "check_password")
+            .command_for(b"/h", "check_password")
             .unwrap()
+            .1
             .timeout,
         5
     );
-    assert!(c.command.command_for("/h2", "post_disconnect").is_none());
+    assert!(c.command.command_for(b"/h2", "post_disconnect").is_none());
+    assert_eq!(c.command.command_for(b"/h", "").unwrap().0, 1);
 }
