@@ -80,3 +80,8 @@ pub use hook_exec::ExecHook;
 
 #[cfg(feature = "http")]
 pub use hook_http::HttpHook;
+
+/// The README's wiring example, compiled as a doctest so it cannot go stale.
+#[cfg(all(doctest, feature = "load"))]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
