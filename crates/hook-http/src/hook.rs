@@ -269,12 +269,12 @@ impl Inner {
         let query = self.query.render(&fields);
         let mut url = self.base_url.clone();
         url.set_query(Some(&query));
-        let headers = self.headers.headers(|| {
+        let final_url = || {
             format!(
                 "{}?{query}{}",
                 self.go_url.string_base, self.go_url.fragment_suffix
             )
-        });
+        };
         let deadline = started + self.delivery_deadline;
         let mut attempt: u32 = 0;
         loop {
@@ -285,7 +285,7 @@ impl Inner {
                 (self.timeout, false)
             };
             let mut request = reqwest::Request::new(Method::GET, url.clone());
-            *request.headers_mut() = headers.clone();
+            *request.headers_mut() = self.headers.headers(final_url);
             *request.timeout_mut() = Some(attempt_timeout);
             let (outcome_last, retry_after) = match self.client.execute(request).await {
                 Ok(response) => {

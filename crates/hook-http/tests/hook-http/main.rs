@@ -2,6 +2,7 @@
 //! TLS and secrets, against real loopback servers from `hook-test-support`.
 
 mod config;
+mod deps;
 mod headers;
 mod pool;
 mod query;
