@@ -337,6 +337,9 @@ impl Inner {
                 return Err(self.failure(outcome_last, attempt, started, deadline_hit, None));
             };
             let now = Instant::now();
+            if now >= deadline {
+                return Err(self.failure(outcome_last, attempt, started, true, None));
+            }
             if now + wait >= deadline {
                 return Err(self.failure(outcome_last, attempt, started, true, Some(wait)));
             }

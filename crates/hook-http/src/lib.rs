@@ -48,8 +48,7 @@
 //! * Headers: `User-Agent: Go-http-client/1.1` (changeable), `Accept-Encoding: gzip`, header names
 //!   in Go's canonical case on HTTP/1.1; URL user-info as `Authorization: Basic ...` unless a
 //!   matching configured header sets `Authorization`; every configured header whose `url` prefix
-//!   matches at a boundary ([`header_url_matches`], D9), later entries winning. reqwest also sends
-//!   `Accept: */*`, which Go does not.
+//!   matches at a boundary ([`header_url_matches`], D9), later entries winning.
 //! * Redirects: same-origin ones are followed (at most ten requests, Go's `stopped after 10
 //!   redirects`), with the headers; a redirect to another origin is not followed and the event
 //!   fails with [`ErrorKind::Redirect`](hook_core::ErrorKind::Redirect), so configured headers
@@ -79,8 +78,9 @@
 //!
 //! # Known differences from Go on the wire
 //! Dot segments (`/a/../b`) in the hook path are resolved before sending (the `url` crate always
-//! does); the `Host` header omits a default port (`:80`, `:443`); a `Retry-After` date's zone
-//! abbreviation is taken as UTC.
+//! does); the `Host` header is lower-cased and omits a default port (`:80`, `:443`); reqwest adds
+//! `Accept: */*`; a `Retry-After` date's zone abbreviation is taken as UTC; proxies from the
+//! environment also apply to loopback addresses (Go never proxies those).
 //!
 //! Feature flags: none. MSRV: the workspace's `rust-version` (1.88).
 

@@ -231,6 +231,10 @@ async fn the_delivery_deadline_bounds_the_event() {
     let err = hook.send(&sample_event()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
     assert_eq!(err.attempts(), 1);
+    assert!(
+        err.to_string().contains("delivery deadline passed"),
+        "{err}"
+    );
     assert!(err.elapsed().unwrap() < Duration::from_secs(10));
 }
 
