@@ -776,7 +776,19 @@ impl HttpHookBuilder {
             attempt.follow()
         });
 
-        let client = reqwest::Client::builder()
+        // Go's ProxyFromEnvironment never proxies localhost or a loopback address; the client
+        // only ever talks to the hook's origin, so that is decided here once.
+        let loopback = match base_url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        let mut client = reqwest::Client::builder();
+        if loopback {
+            client = client.no_proxy();
+        }
+        let client = client
             .tls_backend_preconfigured(tls)
             .default_headers(defaults)
             .redirect(redirect)

@@ -67,7 +67,8 @@
 //! One reqwest client per hook, built once: HTTP/1.1 keep-alive (HTTP/2 when a TLS server offers
 //! it), `TCP_NODELAY`, up to `hooks.max_in_flight` idle connections, response bodies drained (up
 //! to 64 KiB) so connections are reused. SFTPGo opens a new connection per event (D5). Proxies
-//! come from `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`, as in Go.
+//! come from `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`, as in Go, which never proxies `localhost` or
+//! a loopback address.
 //!
 //! # TLS (spec 4.6, D13, D14)
 //! rustls with the `ring` provider, TLS 1.2 and 1.3. Trusted: the system's roots (none is fine),
@@ -79,8 +80,7 @@
 //! # Known differences from Go on the wire
 //! Dot segments (`/a/../b`) in the hook path are resolved before sending (the `url` crate always
 //! does); the `Host` header is lower-cased and omits a default port (`:80`, `:443`); reqwest adds
-//! `Accept: */*`; a `Retry-After` date's zone abbreviation is taken as UTC; proxies from the
-//! environment also apply to loopback addresses (Go never proxies those).
+//! `Accept: */*`; a `Retry-After` date's zone abbreviation is taken as UTC.
 //!
 //! Feature flags: none. MSRV: the workspace's `rust-version` (1.88).
 

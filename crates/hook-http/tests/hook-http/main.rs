@@ -5,6 +5,7 @@ mod config;
 mod deps;
 mod headers;
 mod pool;
+mod proxy;
 mod query;
 mod retries;
 mod retry_policy;
