@@ -360,4 +360,88 @@ mod tests {
             assert!(is_file_input_valid(Path::new(ok)), "{ok:?} should be valid");
         }
     }
+
+    fn verifier(pinned: Vec<CertificateDer<'static>>, skip: bool) -> GoCompatibleVerifier {
+        let provider = rustls::crypto::ring::default_provider();
+        GoCompatibleVerifier {
+            webpki: None,
+            pinned,
+            algorithms: provider.signature_verification_algorithms,
+            skip,
+        }
+    }
+
+    /// A self-signed `CA:TRUE` certificate for `localhost`, valid between the two years.
+    fn self_signed(from: i32, to: i32) -> CertificateDer<'static> {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(to, 1, 1);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().clone()
+    }
+
+    fn check(
+        v: &GoCompatibleVerifier,
+        cert: &CertificateDer<'_>,
+        host: &str,
+    ) -> Result<(), rustls::Error> {
+        let name = ServerName::try_from(host.to_owned()).unwrap();
+        let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_800_000_000)); // 2027
+        v.verify_server_cert(cert, &[], &name, &[], now).map(|_| ())
+    }
+
+    #[test]
+    fn pinned_certificates_are_checked_for_name_and_validity() {
+        let current = self_signed(2020, 2040);
+        let expired = self_signed(2000, 2010);
+        let future = self_signed(2035, 2040);
+        let v = verifier(
+            vec![current.clone(), expired.clone(), future.clone()],
+            false,
+        );
+        assert_eq!(check(&v, &current, "localhost"), Ok(()));
+        assert!(matches!(
+            check(&v, &current, "other.example"),
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForNameContext { .. }
+            ))
+        ));
+        assert_eq!(
+            check(&v, &expired, "localhost"),
+            Err(rustls::Error::InvalidCertificate(CertificateError::Expired))
+        );
+        assert_eq!(
+            check(&v, &future, "localhost"),
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidYet
+            ))
+        );
+    }
+
+    #[test]
+    fn without_any_root_only_pinned_certificates_pass() {
+        let listed = self_signed(2020, 2040);
+        let other = self_signed(2020, 2040);
+        let v = verifier(vec![listed.clone()], false);
+        assert_eq!(check(&v, &listed, "localhost"), Ok(()));
+        assert_eq!(
+            check(&v, &other, "localhost"),
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer
+            ))
+        );
+        // skip_tls_verify: anything, any name.
+        let skip = verifier(Vec::new(), true);
+        assert_eq!(check(&skip, &other, "other.example"), Ok(()));
+    }
+
+    #[test]
+    fn issuer_and_validity_are_read_from_der() {
+        let cert = self_signed(2020, 2040);
+        let info = der::parse_certificate(cert.as_ref()).unwrap();
+        assert_eq!(info.not_before, der::unix_seconds(2020, 1, 1, 0, 0, 0));
+        assert_eq!(info.not_after, der::unix_seconds(2040, 1, 1, 0, 0, 0));
+        assert_eq!(info.issuer.first(), Some(&0x30));
+    }
 }
