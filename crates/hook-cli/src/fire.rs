@@ -52,9 +52,16 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
         check_program(key, path)?;
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    // An HTTP storm is bound by the event loop, not by CPU parallelism (the endpoint usually
+    // shares the machine): one thread does it with no cross-thread wake-ups, measurably faster
+    // (docs/benchmarks.md). posix_spawn blocks the calling thread until the child has exec'd, so
+    // programs are started from one worker thread per core.
+    let runtime = match &target {
+        HookTarget::Http(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()?;
     runtime.block_on(async move {
         let hook = hooks::build_hook_for_target(key, &target, &config)?.ok_or(NO_HOOK)?;
         let events = args.events;
