@@ -1,1 +1,4 @@
-//! e2e
+//! End-to-end tests: real clients and real hooks, from a configuration file to what the hook
+//! script or the loopback endpoint received. One module per subject.
+
+mod sftp;
