@@ -200,7 +200,8 @@ struct SftpClient {
 }
 
 impl SftpClient {
-    /// Starts `sftp -b -`, then puts `<name>.txt` and gets it back as `<name>-down.txt`.
+    /// Starts `sftp -b -`, then puts `<name>.txt` (keeping its mode and times) and gets it back
+    /// as `<name>-down.txt`.
     /// `own_group`: in a new process group (sftp and the ssh it runs), to kill both at once.
     fn start(fx: &Fixture, server: &RunningServer, name: &str, own_group: bool) -> SftpClient {
         let payload = format!("payload of session {name}\n");
@@ -222,7 +223,7 @@ impl SftpClient {
             .spawn()
             .expect("sftp (package openssh-client; .ci/run installs it)");
         let mut stdin = child.stdin.take().unwrap();
-        writeln!(stdin, "put {name}.txt {name}-up.txt").unwrap();
+        writeln!(stdin, "put -p {name}.txt {name}-up.txt").unwrap();
         writeln!(stdin, "get {name}-up.txt {name}-down.txt").unwrap();
         stdin.flush().unwrap();
         SftpClient {

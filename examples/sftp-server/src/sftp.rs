@@ -117,14 +117,18 @@ async fn apply_attrs(path: &Path, attrs: &FileAttributes) -> io::Result<()> {
         tokio::fs::set_permissions(path, perms).await?;
     }
     if let (Some(atime), Some(mtime)) = (attrs.atime, attrs.mtime) {
-        let at = |secs: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.into());
-        let times = std::fs::FileTimes::new()
-            .set_accessed(at(atime))
-            .set_modified(at(mtime));
         let file = std::fs::File::options().write(true).open(path)?;
-        file.set_times(times)?;
+        file.set_times(file_times(atime, mtime))?;
     }
     Ok(())
+}
+
+/// Access and modification times from SFTP's seconds since the epoch.
+fn file_times(atime: u32, mtime: u32) -> std::fs::FileTimes {
+    let at = |secs: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.into());
+    std::fs::FileTimes::new()
+        .set_accessed(at(atime))
+        .set_modified(at(mtime))
 }
 
 impl russh_sftp::server::Handler for SftpSession {
@@ -200,6 +204,12 @@ impl russh_sftp::server::Handler for SftpSession {
             use std::os::unix::fs::PermissionsExt;
             let perms = std::fs::Permissions::from_mode(mode & 0o7777);
             file.set_permissions(perms).await.map_err(status)?;
+        }
+        if let (Some(atime), Some(mtime)) = (attrs.atime, attrs.mtime) {
+            let std_file = file.try_clone().await.map_err(status)?.into_std().await;
+            std_file
+                .set_times(file_times(atime, mtime))
+                .map_err(status)?;
         }
         Ok(ok(id))
     }
