@@ -217,6 +217,31 @@ impl ExecHook {
             .map(|kv| OsStr::from_bytes(go_env_key(kv.to_bytes()).unwrap_or(kv.to_bytes())))
     }
 
+    /// The four `SFTPGO_CONNECTION_*` entries (`NAME=value`) `event` adds after the configured
+    /// environment, in SFTPGo's order (ip, username, duration, protocol), exactly as the program
+    /// receives them.
+    ///
+    /// # Errors
+    ///
+    /// A [`HookError`] of kind `InvalidEvent` when a value contains a NUL byte (it cannot be
+    /// passed to a program).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hook_core::{DisconnectEvent, Protocol};
+    /// use hook_exec::ExecHook;
+    ///
+    /// let hook = ExecHook::builder("/usr/local/bin/on-disconnect").build()?;
+    /// let event = DisconnectEvent::new("10.0.0.1", Protocol::Sftp, "bob", Duration::from_millis(7));
+    /// let vars = hook.event_env(&event).unwrap();
+    /// assert_eq!(vars[0].to_bytes(), b"SFTPGO_CONNECTION_IP=10.0.0.1");
+    /// assert_eq!(vars[3].to_bytes(), b"SFTPGO_CONNECTION_PROTOCOL=SFTP");
+    /// # Ok::<(), hook_config::ConfigError>(())
+    /// ```
+    pub fn event_env(&self, event: &DisconnectEvent) -> Result<Vec<CString>, HookError> {
+        crate::run::event_env(&self.inner, event)
+    }
+
     /// How long the program may run before its process group is terminated.
     pub fn timeout(&self) -> Duration {
         self.inner.timeout

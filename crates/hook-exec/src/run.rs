@@ -32,22 +32,7 @@ async fn run_inner(
 ) -> Result<Delivery, HookError> {
     let path = inner.program.display();
 
-    // The four variables, per event; a value with a NUL cannot be passed.
-    let mut vars: Vec<CString> = Vec::with_capacity(4);
-    for (field, value) in event.sftpgo_fields().iter() {
-        let Some(kv) = event_var(field, value) else {
-            return Err(HookError::new(
-                ErrorKind::InvalidEvent,
-                format!(
-                    "{path}: {} contains a NUL byte and cannot be passed to a program",
-                    field.env_var()
-                ),
-            )
-            .with_backend(Backend::Exec)
-            .with_elapsed(started.elapsed()));
-        };
-        vars.push(kv);
-    }
+    let vars = event_env(inner, event).map_err(|e| e.with_elapsed(started.elapsed()))?;
 
     let spawned = {
         let envp: Vec<&CStr> = inner
@@ -174,6 +159,26 @@ async fn run_inner(
             ),
         ),
     }
+}
+
+/// The four variables, per event; a value with a NUL cannot be passed.
+pub(crate) fn event_env(inner: &Inner, event: &DisconnectEvent) -> Result<Vec<CString>, HookError> {
+    let mut vars: Vec<CString> = Vec::with_capacity(4);
+    for (field, value) in event.sftpgo_fields().iter() {
+        let Some(kv) = event_var(field, value) else {
+            return Err(HookError::new(
+                ErrorKind::InvalidEvent,
+                format!(
+                    "{}: {} contains a NUL byte and cannot be passed to a program",
+                    inner.program.display(),
+                    field.env_var()
+                ),
+            )
+            .with_backend(Backend::Exec));
+        };
+        vars.push(kv);
+    }
+    Ok(vars)
 }
 
 /// Waits for the program; on timeout terminates its group, then kills it after the grace.

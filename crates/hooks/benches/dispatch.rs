@@ -1,0 +1,113 @@
+//! The Dispatcher's own cost per event, with a hook that does nothing: `fire` (what a
+//! connection's task pays at disconnect), and fire-to-outcome of a batch (queue, slot, hook task,
+//! outcome callback, counters).
+//!
+//! `cargo bench -p hooks --bench dispatch`
+
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use hooks::{
+    Backend, Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, Hook, HookError, Protocol,
+    async_trait,
+};
+use tokio::sync::Notify;
+
+#[derive(Debug)]
+struct Noop;
+
+#[async_trait]
+impl Hook for Noop {
+    async fn on_disconnect(&self, _event: &DisconnectEvent) -> Result<Delivery, HookError> {
+        Ok(Delivery::new(Backend::Http, 1, Duration::ZERO))
+    }
+}
+
+fn event() -> DisconnectEvent {
+    DisconnectEvent::new(
+        "203.0.113.7",
+        Protocol::Sftp,
+        "alice",
+        Duration::from_millis(1234),
+    )
+}
+
+/// A dispatcher whose outcome callback counts and wakes the waiter at `target`.
+fn counting(max_in_flight: usize) -> (Dispatcher, Arc<AtomicU64>, Arc<Notify>) {
+    let done = Arc::new(AtomicU64::new(0));
+    let notify = Arc::new(Notify::new());
+    let (d, n) = (Arc::clone(&done), Arc::clone(&notify));
+    let options = DispatcherOptions::default()
+        .with_queue_capacity(1 << 20)
+        .with_max_in_flight(max_in_flight)
+        .with_on_outcome(move |_, _| {
+            d.fetch_add(1, Ordering::AcqRel);
+            n.notify_one();
+        });
+    (Dispatcher::new(Arc::new(Noop), options), done, notify)
+}
+
+fn dispatch(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // `fire` alone: only the calls are timed, in chunks the queue holds; the runtime runs the
+    // queued events between chunks, outside the timed part.
+    let (dispatcher, done, notify) = rt.block_on(async { counting(150) });
+    c.bench_function("Dispatcher::fire (returns at once)", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let chunk = left.min(10_000);
+                left -= chunk;
+                let events: Vec<DisconnectEvent> = (0..chunk).map(|_| event()).collect();
+                let target = done.load(Ordering::Acquire) + chunk;
+                let start = Instant::now();
+                for e in events {
+                    black_box(dispatcher.fire(e).unwrap());
+                }
+                timed += start.elapsed();
+                rt.block_on(async {
+                    while done.load(Ordering::Acquire) < target {
+                        notify.notified().await;
+                    }
+                });
+            }
+            timed
+        });
+    });
+
+    // Fire a batch and wait for every outcome: the whole per-event path minus the hook's work.
+    for (batch, in_flight) in [(1u64, 150usize), (1000, 150)] {
+        let (dispatcher, done, notify) = rt.block_on(async { counting(in_flight) });
+        let name = format!("fire to outcome, batches of {batch} (per batch)");
+        c.bench_function(&name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let target = done.load(Ordering::Acquire) + batch;
+                        for _ in 0..batch {
+                            dispatcher.fire(event()).unwrap();
+                        }
+                        while done.load(Ordering::Acquire) < target {
+                            notify.notified().await;
+                        }
+                    }
+                    start.elapsed()
+                })
+            });
+        });
+    }
+}
+
+criterion_group!(benches, dispatch);
+criterion_main!(benches);
