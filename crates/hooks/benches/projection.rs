@@ -1,6 +1,6 @@
 //! Event creation and the projection both backends use (the four SFTPGo fields as text).
 //!
-//! `cargo bench -p hook-core --bench projection`
+//! `cargo bench -p hooks --bench projection` (kept here so that hook-core has no dependency but async-trait, dev-dependencies included)
 
 #![allow(missing_docs)]
 
@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hook_core::{DisconnectEvent, Field, Protocol, ip_from_remote_addr};
+use hooks::{DisconnectEvent, Field, Protocol, ip_from_remote_addr};
 
 fn projection(c: &mut Criterion) {
     let event = DisconnectEvent::new(
