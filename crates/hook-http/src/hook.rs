@@ -267,8 +267,13 @@ impl Inner {
     ) -> Result<Delivery, HookError> {
         let fields = event.sftpgo_fields();
         let query = self.query.render(&fields);
-        let mut url = self.base_url.clone();
-        url.set_query(Some(&query));
+        let event_url = || {
+            let mut url = self.base_url.clone();
+            url.set_query(Some(&query));
+            url
+        };
+        // The first attempt takes this one; a retry (rare, after a wait) builds it again.
+        let mut first_url = Some(event_url());
         let final_url = || {
             format!(
                 "{}?{query}{}",
@@ -284,7 +289,8 @@ impl Inner {
             } else {
                 (self.timeout, false)
             };
-            let mut request = reqwest::Request::new(Method::GET, url.clone());
+            let attempt_url = first_url.take().unwrap_or_else(event_url);
+            let mut request = reqwest::Request::new(Method::GET, attempt_url);
             *request.headers_mut() = self.headers.headers(final_url);
             *request.timeout_mut() = Some(attempt_timeout);
             let (outcome_last, retry_after) = match self.client.execute(request).await {
@@ -787,6 +793,12 @@ impl HttpHookBuilder {
         let mut client = reqwest::Client::builder();
         if loopback {
             client = client.no_proxy();
+        }
+        if base_url.scheme() == "http" {
+            // reqwest's own retry layer only ever retries HTTP/2 refusals (GOAWAY, REFUSED_STREAM),
+            // and a plain-http hook speaks HTTP/1.1 only, yet the layer clones every request in
+            // case it must retry. Our policy is the only retry: turn the layer off.
+            client = client.retry(reqwest::retry::never().max_retries_per_request(0));
         }
         let client = client
             .tls_backend_preconfigured(tls)
