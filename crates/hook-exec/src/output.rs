@@ -3,8 +3,8 @@
 use std::os::fd::OwnedFd;
 
 use hook_core::CapturedOutput;
-use tokio::io::AsyncReadExt;
-use tokio::net::unix::pipe::Receiver;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 /// Size of each read from a pipe.
 const READ_CHUNK: usize = 32 * 1024;
@@ -55,6 +55,20 @@ impl Tail {
     }
 }
 
+/// The read end of a pipe, non-blocking and registered with the runtime for readability only.
+type Receiver = AsyncFd<OwnedFd>;
+
+/// Reads once from `pipe` when it is readable. Cancel-safe.
+async fn read_pipe(pipe: &Receiver, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        let mut ready = pipe.readable().await?;
+        match ready.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut *buf)?)) {
+            Ok(result) => return result,
+            Err(_would_block) => continue,
+        }
+    }
+}
+
 /// One stream being read: the pipe (until EOF or error), its tail and a read buffer.
 #[derive(Debug)]
 pub(crate) struct Capture {
@@ -65,7 +79,13 @@ pub(crate) struct Capture {
 
 impl Capture {
     pub(crate) fn new(read_end: OwnedFd, cap: usize) -> std::io::Result<Self> {
-        let pipe = Receiver::from_owned_fd(read_end)?;
+        // One FIONBIO makes our fresh pipe end non-blocking (tokio's pipe type would also fstat
+        // it and read-modify-write its status flags: three syscalls).
+        rustix::io::ioctl_fionbio(&read_end, true)?;
+        // `with_interest` is deprecated because an arbitrary `AsRawFd` may change or close its fd
+        // while registered; an `OwnedFd` cannot, so this use is sound (and needs no `unsafe`).
+        #[allow(deprecated)]
+        let pipe = AsyncFd::with_interest(read_end, Interest::READABLE)?;
         Ok(Capture {
             pipe: Some(pipe),
             tail: Tail::new(cap),
@@ -83,7 +103,7 @@ impl Capture {
         let Some(pipe) = self.pipe.as_mut() else {
             return std::future::pending().await;
         };
-        match pipe.read(&mut self.buf).await {
+        match read_pipe(pipe, &mut self.buf).await {
             Ok(0) => self.pipe = None,
             Ok(n) => self.tail.push(&self.buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -101,10 +121,10 @@ impl Capture {
     }
 }
 
-async fn discard(mut pipe: Receiver) {
+async fn discard(pipe: Receiver) {
     let mut buf = vec![0u8; 8 * 1024];
     loop {
-        match pipe.read(&mut buf).await {
+        match read_pipe(&pipe, &mut buf).await {
             Ok(0) => return,
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -41,7 +41,7 @@ pub(crate) struct Spawned {
 /// to fresh pipes, in a new process group whose id is the child's pid, with an empty signal mask
 /// and `SIGPIPE` at its default action (as std does). The working directory is inherited.
 pub(crate) fn spawn(program: &CStr, argv: &[CString], envp: &[&CStr]) -> io::Result<Spawned> {
-    let devnull = above_stdio(std::fs::File::open("/dev/null")?.into())?;
+    let devnull = null_device()?;
     let (out_r, out_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (err_r, err_w) = pipe_with(PipeFlags::CLOEXEC)?;
     // A pipe end that landed on 0, 1 or 2 (the server closed its own stdio) would be clobbered by
@@ -69,12 +69,24 @@ pub(crate) fn spawn(program: &CStr, argv: &[CString], envp: &[&CStr]) -> io::Res
     let pid = posix_spawn(program, &actions, &attr, argv, envp)?;
     let pid = Pid::from_raw(pid.as_raw())
         .ok_or_else(|| io::Error::other("posix_spawn returned an invalid pid"))?;
-    // The write ends (and the null device) are closed here, in the parent, when they drop.
+    // The write ends are closed here, in the parent, when they drop.
     Ok(Spawned {
         pid,
         stdout: out_r,
         stderr: err_r,
     })
+}
+
+/// The null device, opened (read-only, close-on-exec, above 2) once per process and given to
+/// every child as its stdin; an open that fails is tried again at the next spawn.
+fn null_device() -> io::Result<&'static OwnedFd> {
+    static NULL: OnceLock<OwnedFd> = OnceLock::new();
+    if let Some(fd) = NULL.get() {
+        return Ok(fd);
+    }
+    let fd = above_stdio(std::fs::File::open("/dev/null")?.into())?;
+    // Another thread may have won the race; its descriptor is used and this one closed.
+    Ok(NULL.get_or_init(|| fd))
 }
 
 fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
