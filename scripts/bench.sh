@@ -6,7 +6,8 @@
 #   * HTTP storm of $HTTP_EVENTS events (default 10,000) against the peer sink; ceiling: `wrk`
 #     with $CEIL_CONNS keep-alive connections (default 64) against the same sink and URL.
 #   * program storm of $PROG_EVENTS events (default 2,000) of /bin/true and of a small shell
-#     script; ceiling: a tight posix_spawn-and-wait loop in C, 2 threads, compiled here into a
+#     script; ceiling: a tight posix_spawn-and-wait loop in C on $SPAWN_THREADS threads (default
+#     nproc + 1, as many as hookctl's program runtime has workers), compiled here into a
 #     temporary directory.
 #
 # Every run alternates ours and SFTPGo's (the order flips from run to run), and each program runs
@@ -15,7 +16,7 @@
 #
 # Usage: scripts/bench.sh [RUNS]            (from anywhere; default RUNS=5)
 # Environment:
-#   HTTP_EVENTS=10000 PROG_EVENTS=2000 CEIL_CONNS=64 WRK_SECONDS=5
+#   HTTP_EVENTS=10000 PROG_EVENTS=2000 CEIL_CONNS=64 WRK_SECONDS=5 SPAWN_THREADS=$(($(nproc)+1))
 #   CONCURRENCY=      if set, passed to `hookctl fire --concurrency` (default: the dispatcher's 150)
 #   EXTRA_CONCURRENCY="64"  extra HTTP lines for ours with these --concurrency values ("" for none)
 #   OUT=target/bench  where results-<timestamp>.{tsv,md} are written
@@ -30,6 +31,7 @@ HTTP_EVENTS=${HTTP_EVENTS:-10000}
 PROG_EVENTS=${PROG_EVENTS:-2000}
 CEIL_CONNS=${CEIL_CONNS:-64}
 WRK_SECONDS=${WRK_SECONDS:-5}
+SPAWN_THREADS=${SPAWN_THREADS:-$(($(nproc) + 1))}
 CONCURRENCY=${CONCURRENCY:-}
 EXTRA_CONCURRENCY=${EXTRA_CONCURRENCY-64}
 
@@ -202,10 +204,10 @@ peer_prog() {
   record "$1" "$2" sftpgo $r "${cmd[*]}"
 }
 ceiling_prog() {
-  local cmd=("$TMP/spawnloop" "$3" "$PROG_EVENTS" 2)
+  local cmd=("$TMP/spawnloop" "$3" "$PROG_EVENTS" "$SPAWN_THREADS")
   local r; r=$(timed "${cmd[@]}")
   # shellcheck disable=SC2086
-  record "$1" "$2" ceiling $r "spawnloop $3 $PROG_EVENTS 2  (posix_spawn+waitpid, 2 threads)"
+  record "$1" "$2" ceiling $r "spawnloop $3 $PROG_EVENTS $SPAWN_THREADS  (posix_spawn+waitpid, $SPAWN_THREADS threads)"
 }
 if [ -n "$CONCURRENCY" ]; then OURS_C=$CONCURRENCY; else OURS_C=; fi
 
