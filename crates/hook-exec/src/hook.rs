@@ -49,7 +49,10 @@ pub(crate) const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_millis(150);
 ///
 /// The program must run under a tokio runtime with I/O and time enabled
 /// (`Builder::enable_all`). Linux uses a pidfd to await the exit without any thread; other Unix
-/// systems use one blocking-pool thread per running program.
+/// systems use one blocking-pool thread per running program. The spawn itself is a `posix_spawn`
+/// (a `vfork`-style clone): like `std::process::Command::spawn` and tokio's `Command`, it holds
+/// the calling worker only until the child has called `exec`, typically well under a millisecond;
+/// nothing else in a run blocks a runtime thread.
 #[derive(Clone)]
 pub struct ExecHook {
     pub(crate) inner: Arc<Inner>,
