@@ -252,3 +252,47 @@ fn a_storm_of_10000_http_events_is_delivered_in_full() {
     server.blocking_wait_for_requests(10_000, Duration::from_secs(30));
     assert_eq!(server.request_count(), 10_000);
 }
+
+#[test]
+fn a_storm_shows_a_progress_bar_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = write_script(dir.path(), "slow.sh", "#!/bin/sh\nexec /bin/sleep 0.1\n");
+    let cmd = format!(
+        "{} fire --hook {} --events 8 --concurrency 1",
+        env!("CARGO_BIN_EXE_hookctl"),
+        hook.display()
+    );
+    // `script` gives the command a pseudo-terminal for stdout and stderr.
+    let out = std::process::Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("TERM", "xterm")
+        .output()
+        .expect("util-linux script");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{tty}");
+    assert!(
+        tty.contains("/8 events"),
+        "no progress bar on a terminal: {tty:?}"
+    );
+    assert!(tty.contains("events=8 failed=0"), "{tty}");
+
+    // Not a terminal: no bar, stdout has the summary line only.
+    let plain = hookctl(
+        dir.path(),
+        &[
+            "fire",
+            "--hook",
+            hook.to_str().unwrap(),
+            "--events",
+            "8",
+            "--concurrency",
+            "1",
+        ],
+        &[],
+    );
+    assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));
+    assert!(!stderr(&plain).contains("events"), "{}", stderr(&plain));
+    assert_eq!(stdout(&plain).lines().count(), 1);
+}

@@ -2,5 +2,6 @@
 //! loopback endpoint. Checks the documented interface: exit codes, output, the summary line.
 
 mod check;
+mod examples;
 mod fire;
 mod support;
