@@ -280,10 +280,13 @@ impl Inner {
                 self.go_url.string_base, self.go_url.fragment_suffix
             )
         };
-        let deadline = started + self.delivery_deadline;
+        // `None`: a deadline so far away that no clock reaches it (e.g. `Duration::MAX`).
+        let deadline = started.checked_add(self.delivery_deadline);
+        let remaining_at =
+            |now: Instant| deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
         let mut attempt: u32 = 0;
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            let remaining = remaining_at(Instant::now());
             let (attempt_timeout, cut_by_deadline) = if remaining < self.timeout {
                 (remaining, true)
             } else {
@@ -342,11 +345,11 @@ impl Inner {
                     );
                 return Err(self.failure(outcome_last, attempt, started, deadline_hit, None));
             };
-            let now = Instant::now();
-            if now >= deadline {
+            let remaining = remaining_at(Instant::now());
+            if remaining.is_zero() {
                 return Err(self.failure(outcome_last, attempt, started, true, None));
             }
-            if now + wait >= deadline {
+            if wait >= remaining {
                 return Err(self.failure(outcome_last, attempt, started, true, Some(wait)));
             }
             debug!(

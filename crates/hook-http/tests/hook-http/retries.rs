@@ -252,3 +252,44 @@ async fn large_bodies_are_drained_or_dropped_without_harm() {
     assert_eq!(hook.send(&sample_event()).await.unwrap().attempts(), 1);
     assert_eq!(server.request_count(), 3);
 }
+
+#[tokio::test]
+async fn huge_deadline_and_waits_do_not_panic() {
+    // Durations far past what an `Instant` can hold: "no deadline" and "no cap" in effect.
+    let server = TestServer::builder()
+        .respond_seq([Response::status(503).header("Retry-After", "0")])
+        .start()
+        .await;
+    let hook = quick(&server.url("/hook"))
+        .timeout(Duration::MAX)
+        .delivery_deadline(Duration::MAX)
+        .build()
+        .unwrap();
+    assert_eq!(hook.send(&sample_event()).await.unwrap().attempts(), 2);
+
+    // The same from the configuration sections, which accept any finite number of seconds.
+    let url = match hook_config::HookTarget::parse(&server.url("/hook")).unwrap() {
+        hook_config::HookTarget::Http(url) => url,
+        other => panic!("{other:?}"),
+    };
+    let mut hooks = hook_config::HooksSection::default();
+    hooks.delivery_deadline = 1e19;
+    let hook =
+        HttpHook::from_config(&url, &hook_config::HttpClientsSection::default(), &hooks).unwrap();
+    assert_eq!(hook.send(&sample_event()).await.unwrap().attempts(), 1);
+
+    // A backoff wait no clock can reach fails at once instead of panicking or sleeping forever.
+    let failing = TestServer::builder()
+        .default_response(Response::status(500))
+        .start()
+        .await;
+    let hook = HttpHook::builder(failing.url("/hook"))
+        .retry_wait_min(Duration::MAX)
+        .retry_wait_max(Duration::MAX)
+        .delivery_deadline(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let err = hook.send(&sample_event()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+    assert_eq!(err.attempts(), 1);
+}
