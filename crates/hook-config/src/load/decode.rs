@@ -234,11 +234,19 @@ fn describe(v: &Value) -> String {
     }
 }
 
+/// A value of the wrong type. Under `http.headers` a string is not shown: it may be a header
+/// line written as text (`"Authorization: Bearer ..."`), value included (D11).
 fn type_error(key: &str, expected: &str, v: &Value) -> ConfigError {
+    let found = match &v.kind {
+        ValueKind::String(_) if key.starts_with("http.headers") => {
+            "a string (not shown: it may hold a header value)".to_owned()
+        }
+        _ => describe(v),
+    };
     ConfigError::new(
         ConfigErrorKind::Parse,
         key,
-        format!("expected {expected}, found {}", describe(v)),
+        format!("expected {expected}, found {found}"),
     )
 }
 

@@ -63,6 +63,17 @@ fn loader_debug_and_load_errors_hide_secrets() {
     assert_eq!(err.key(), "http.headers[0].value");
     assert!(!err.to_string().contains("json-secret-6"), "{err}");
 
+    // Headers written as strings instead of tables: the strings are described, not shown.
+    for json in [
+        r#"{"http": {"headers": ["Authorization: Bearer json-secret-9"]}}"#,
+        r#"{"http": {"headers": "Authorization: Bearer json-secret-9"}}"#,
+    ] {
+        let err = load_with(dir_with_json(json).path(), None, &[]).unwrap_err();
+        assert!(err.key().starts_with("http.headers"), "{err}");
+        assert!(err.to_string().contains("a string"), "{err}");
+        assert!(!err.to_string().contains("json-secret-9"), "{err}");
+    }
+
     // A loaded configuration's Debug.
     let dir = dir_with_json(
         r#"{"common": {"post_disconnect_hook": "https://u:hook-pw-7@h/"},
