@@ -9,6 +9,9 @@ pub const REDACTED: &str = "xxxxx";
 ///
 /// Works on any string, parsable or not: it looks for `scheme://user:password@` before the first
 /// `/`, `?` or `#` of the authority, so an unparsable URL does not leak its password either.
+/// When a URL does not parse and an `@` follows that delimiter (a password holding `#`, `/` or
+/// `?`, as in `http://u:ab#cd@h/`), everything from the first `:` after `scheme://` to the last
+/// `@` is taken for the password and redacted.
 ///
 /// ```
 /// use hook_config::redact_url;
@@ -26,10 +29,15 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
     let rest = &url[authority_start..];
     let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_len];
-    let Some(at) = authority.rfind('@') else {
-        return Cow::Borrowed(url);
+    let (userinfo, at) = match authority.rfind('@') {
+        Some(at) => (&authority[..at], at),
+        // An `@` past the delimiter is a path, query or fragment character in a URL that
+        // parses; in one that does not, it most likely ends a password holding the delimiter.
+        None => match rest.rfind('@') {
+            Some(at) if url::Url::parse(url).is_err() => (&rest[..at], at),
+            _ => return Cow::Borrowed(url),
+        },
     };
-    let userinfo = &authority[..at];
     let Some(colon) = userinfo.find(':') else {
         return Cow::Borrowed(url);
     };
@@ -55,7 +63,12 @@ mod tests {
             ("http://u:p:q@h", "http://u:xxxxx@h"),
             ("http://u:p@x@h/", "http://u:xxxxx@h/"),
             ("http://h/p?a=b@c:d", "http://h/p?a=b@c:d"),
+            ("http://h/p#a:b@c", "http://h/p#a:b@c"),
             ("", ""),
+            // Unparsable because the password holds a delimiter: still redacted.
+            ("http://u:ab#cd@h/hook", "http://u:xxxxx@h/hook"),
+            ("http://u:pa/ss@h/hook", "http://u:xxxxx@h/hook"),
+            ("http://u:p?s@h:bad/", "http://u:xxxxx@h:bad/"),
         ];
         for (input, want) in cases {
             assert_eq!(redact_url(input), want, "{input:?}");

@@ -207,6 +207,11 @@ mod tests {
     fn password_is_redacted_in_errors_and_debug() {
         let err = HookTarget::parse("http://u:s3cret@h:port/").unwrap_err();
         assert!(!err.to_string().contains("s3cret"), "{err}");
+        // A password holding a delimiter makes the URL unparsable: still redacted.
+        for bad in ["http://u:s3#cret@h/hook", "http://u:s3/cret@h/hook"] {
+            let err = HookTarget::parse(bad).unwrap_err();
+            assert!(!err.to_string().contains("cret"), "{err}");
+        }
         let ok = HookTarget::parse("http://u:s3cret@h/").unwrap();
         assert!(!format!("{ok:?} {ok}").contains("s3cret"));
     }
