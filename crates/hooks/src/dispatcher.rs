@@ -405,7 +405,15 @@ async fn dispatch(
         let counters = &shared.counters;
         counters.in_flight.fetch_add(1, AcqRel);
         counters.queued.fetch_sub(1, AcqRel);
-        tasks.spawn(run_hook(Arc::clone(&shared), event, permit));
+        // The guard exists before the task is spawned: a task aborted before its first poll
+        // (at the deadline, or when the dispatcher is dropped) drops it unpolled, and the guard
+        // still reports and counts the event as cancelled.
+        tasks.spawn(run_hook(Running {
+            shared: Arc::clone(&shared),
+            event,
+            reported: false,
+            _permit: permit,
+        }));
         // Reap finished tasks so the set holds at most the running ones.
         while tasks.try_join_next().is_some() {}
     };
@@ -429,7 +437,8 @@ async fn dispatch(
 }
 
 /// One event's hook task. Holds a slot until the hook's future has finished or been dropped.
-async fn run_hook(shared: Arc<Shared>, event: DisconnectEvent, permit: OwnedSemaphorePermit) {
+async fn run_hook(mut guard: Running) {
+    let event = &guard.event;
     let span = tracing::info_span!(
         "post_disconnect_hook",
         protocol = event.protocol().as_str(),
@@ -437,12 +446,6 @@ async fn run_hook(shared: Arc<Shared>, event: DisconnectEvent, permit: OwnedSema
         username = event.username(),
         duration_ms = u64::try_from(event.duration_ms()).unwrap_or(u64::MAX),
     );
-    let mut guard = Running {
-        shared,
-        event,
-        reported: false,
-        _permit: permit,
-    };
     let outcome = guard
         .shared
         .hook
@@ -459,7 +462,8 @@ async fn run_hook(shared: Arc<Shared>, event: DisconnectEvent, permit: OwnedSema
     counter.fetch_add(1, Release);
 }
 
-/// Accounts for a running hook however its task ends: finished, or cancelled (dropped).
+/// Accounts for a running hook however its task ends: finished, or cancelled (dropped), even
+/// before its first poll.
 struct Running {
     shared: Arc<Shared>,
     event: DisconnectEvent,

@@ -185,3 +185,44 @@ async fn drop_without_shutdown_cancels_everything() {
     assert_eq!(count_errors(&outcomes, ErrorKind::Cancelled), 6);
     assert_eq!(hook.finished(), 0);
 }
+
+/// A hook task the dispatcher has spawned but the runtime has not polled yet is still an
+/// accepted event: cancelling it (here by dropping the dispatcher; at a shutdown deadline the
+/// same) reports it to the callback as cancelled, like a running one. Multi-thread runtime: the
+/// scheduler then polls the cancelled dispatcher task before hook tasks spawned just before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn cancelling_a_hook_task_before_it_first_ran_still_reports_it() {
+    const N: usize = 1_000;
+    let hook = TestHook::new(Duration::from_secs(10));
+    let (options, outcomes) = recording(DispatcherOptions::default().with_max_in_flight(N));
+    let dispatcher = Dispatcher::new(hook.clone(), options);
+    for i in 0..N {
+        dispatcher.fire(event(&format!("u{i}"))).unwrap();
+    }
+    // Drop the dispatcher while it is spawning hook tasks: on a multi-thread runtime some of
+    // them have not been polled yet when the dispatcher task (and its task set) is cancelled.
+    let end = Instant::now() + Duration::from_secs(10);
+    while dispatcher.stats().in_flight == 0 {
+        assert!(Instant::now() < end, "{:?}", dispatcher.stats());
+        tokio::task::yield_now().await;
+    }
+    drop(dispatcher);
+    // The cancellation is under way; give a loaded machine time to finish it.
+    let end = Instant::now() + Duration::from_secs(10);
+    let reported = loop {
+        let reported = outcomes.lock().unwrap().len();
+        if reported == N || Instant::now() >= end {
+            break reported;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(
+        reported,
+        N,
+        "accepted events not reported (started {}, cancelled {})",
+        hook.started(),
+        hook.cancelled()
+    );
+    assert_eq!(count_errors(&outcomes, ErrorKind::Cancelled), N);
+    assert_eq!(hook.finished(), 0);
+}
