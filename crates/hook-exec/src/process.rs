@@ -110,12 +110,15 @@ enum Waiter {
 
 /// Owns a running child: awaits its exit, and if dropped before the child was reaped (the future
 /// was cancelled), sends `SIGKILL` to its whole process group and has it reaped, so neither an
-/// orphaned group nor a zombie is left.
+/// orphaned group nor a zombie is left. Dropped while a terminated group is given its grace (the
+/// leader already reaped, other members maybe not gone), it sends the group `SIGKILL` too.
 #[derive(Debug)]
 pub(crate) struct ChildGuard {
     pid: Pid,
     waiter: Waiter,
     reaped: bool,
+    /// The group was sent a signal other than `SIGKILL` and has not been seen gone since.
+    terminating: bool,
 }
 
 impl ChildGuard {
@@ -129,6 +132,7 @@ impl ChildGuard {
             pid,
             waiter,
             reaped: false,
+            terminating: false,
         }
     }
 
@@ -210,19 +214,28 @@ impl ChildGuard {
     }
 
     /// Sends `signal` to the child's whole process group; a group that is already gone is fine.
-    pub(crate) fn signal_group(&self, signal: Signal) {
+    pub(crate) fn signal_group(&mut self, signal: Signal) {
         let _ = kill_process_group(self.pid, signal);
+        self.terminating = signal != Signal::KILL;
     }
 
     /// Whether any process is left in the child's process group (zombies included).
-    pub(crate) fn group_exists(&self) -> bool {
-        !matches!(test_kill_process_group(self.pid), Err(Errno::SRCH))
+    pub(crate) fn group_exists(&mut self) -> bool {
+        let exists = !matches!(test_kill_process_group(self.pid), Err(Errno::SRCH));
+        if !exists {
+            self.terminating = false;
+        }
+        exists
     }
 }
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         if self.reaped {
+            // Cancelled during the grace after `SIGTERM`: what is left of the group goes now.
+            if self.terminating {
+                self.signal_group(Signal::KILL);
+            }
             return;
         }
         // Cancelled while the program ran: kill the whole group, then make sure the leader is

@@ -148,3 +148,45 @@ async fn dropping_the_future_kills_the_group_and_reaps_the_program() {
         proc_stat(bg)
     );
 }
+
+#[tokio::test]
+async fn dropping_the_future_during_the_grace_kills_what_is_left_of_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    // Timed out: the leader dies on SIGTERM, its child ignores it. The call is cancelled while it
+    // waits out the grace for that child: the child must not outlive the cancelled call.
+    let program = script(
+        dir.path(),
+        "cancelled-in-grace.sh",
+        &format!(
+            "(trap '' TERM; exec /bin/sleep 30) &\necho $! > {d}/bg\necho $$ > {d}/leader\n/bin/sleep 30\n"
+        ),
+    );
+    let hook = ExecHook::builder(&program)
+        .timeout(Duration::from_millis(300))
+        .kill_grace(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let event = event();
+    let mut fut = Box::pin(hook.on_disconnect(&event));
+    let leader_file = dir.path().join("leader");
+    let (leader, bg) = tokio::select! {
+        res = &mut fut => panic!("the hook finished on its own: {res:?}"),
+        pids = async { (read_pid(&leader_file).await, read_pid(&dir.path().join("bg")).await) } => pids,
+    };
+    // Keep polling the call until the timeout has fired and the leader has been reaped.
+    tokio::select! {
+        res = &mut fut => panic!("the hook finished before the grace ended: {res:?}"),
+        gone = eventually(Duration::from_secs(10), || proc_stat(leader).is_none_or(|p| p.ppid != self_pid())) => {
+            assert!(gone, "leader {leader} never ended");
+        }
+    }
+    assert!(is_alive(bg), "the child should still be waited for");
+    drop(fut);
+
+    let killed = eventually(Duration::from_secs(3), || !is_alive(bg)).await;
+    if !killed {
+        crate::kill(bg);
+    }
+    assert!(killed, "background child {bg} survived the cancelled call");
+}
