@@ -9,6 +9,10 @@ use hook_core::{Delivery, DisconnectEvent, HookError, Protocol};
 
 /// The callback a [`Dispatcher`](crate::Dispatcher) calls once per accepted event with its
 /// outcome. See [`DispatcherOptions::with_on_outcome`].
+/// The largest queue capacity and in-flight limit a dispatcher can hold: tokio's semaphores (the
+/// queue's and the slots') refuse more permits than `usize::MAX >> 3`.
+pub(crate) const MAX_LIMIT: usize = usize::MAX >> 3;
+
 pub(crate) type OutcomeCallback =
     Arc<dyn Fn(&DisconnectEvent, &Result<Delivery, HookError>) + Send + Sync + 'static>;
 
@@ -63,7 +67,8 @@ impl Default for DispatcherOptions {
 impl DispatcherOptions {
     /// Options read from the `hooks` section: `queue_capacity`, `max_in_flight` and `protocols`.
     ///
-    /// Errors name the key: `hooks.queue_capacity` or `hooks.max_in_flight` when zero,
+    /// Errors name the key: `hooks.queue_capacity` or `hooks.max_in_flight` when zero or above
+    /// `usize::MAX >> 3` (the most a tokio queue or semaphore can hold),
     /// `hooks.protocols[i]` when an entry is not one of `SFTP`, `SCP`, `SSH`, `FTP`, `DAV`,
     /// `HTTP`, `OIDC` (exact, case-sensitive, as SFTPGo compares them), `hooks.protocols` when
     /// the list is empty (as [`HooksSection::validate`] rules).
@@ -79,6 +84,17 @@ impl DispatcherOptions {
                 "hooks.max_in_flight",
                 "0 is invalid: must be at least 1",
             ));
+        }
+        for (key, value) in [
+            ("hooks.queue_capacity", hooks.queue_capacity),
+            ("hooks.max_in_flight", hooks.max_in_flight),
+        ] {
+            if value > MAX_LIMIT {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("{value} is invalid: must be at most {MAX_LIMIT}"),
+                ));
+            }
         }
         let mut protocols = Vec::with_capacity(hooks.protocols.len());
         for protocol in hooks.parsed_protocols()? {
@@ -97,6 +113,8 @@ impl DispatcherOptions {
     /// Sets how many accepted events may wait for a free slot; when that many wait,
     /// [`fire`](crate::Dispatcher::fire) refuses with [`FireErrorKind::QueueFull`](crate::FireErrorKind::QueueFull).
     ///
+    /// A capacity above `usize::MAX >> 3` (the most a tokio queue can hold) is capped to it.
+    ///
     /// # Panics
     ///
     /// If `capacity` is 0.
@@ -105,12 +123,14 @@ impl DispatcherOptions {
             capacity > 0,
             "the dispatcher's queue capacity must be at least 1"
         );
-        self.queue_capacity = capacity;
+        self.queue_capacity = capacity.min(MAX_LIMIT);
         self
     }
 
     /// Sets how many hooks run at once. A hook holds its slot for its whole
     /// [`on_disconnect`](hook_core::Hook::on_disconnect) call, retries and backoff waits included.
+    ///
+    /// A limit above `usize::MAX >> 3` (the most a tokio semaphore can hold) is capped to it.
     ///
     /// # Panics
     ///
@@ -120,7 +140,7 @@ impl DispatcherOptions {
             max > 0,
             "the dispatcher's in-flight limit must be at least 1"
         );
-        self.max_in_flight = max;
+        self.max_in_flight = max.min(MAX_LIMIT);
         self
     }
 
@@ -251,6 +271,37 @@ mod tests {
             .with_on_outcome(|_, _| {});
         assert_eq!(opts.protocols(), [Protocol::Oidc]);
         assert!(format!("{opts:?}").contains("Fn(..)"));
+    }
+
+    #[test]
+    fn from_config_rejects_limits_beyond_what_a_dispatcher_can_hold() {
+        let mut section = HooksSection::default();
+        section.queue_capacity = usize::MAX;
+        let err = DispatcherOptions::from_config(&section).unwrap_err();
+        assert_eq!(err.key(), "hooks.queue_capacity");
+        assert!(err.to_string().contains("at most"), "{err}");
+        let mut section = HooksSection::default();
+        section.max_in_flight = usize::MAX;
+        let err = DispatcherOptions::from_config(&section).unwrap_err();
+        assert_eq!(err.key(), "hooks.max_in_flight");
+        let mut section = HooksSection::default();
+        (section.queue_capacity, section.max_in_flight) = (MAX_LIMIT, MAX_LIMIT);
+        let opts = DispatcherOptions::from_config(&section).unwrap();
+        assert_eq!(
+            (opts.queue_capacity(), opts.max_in_flight()),
+            (MAX_LIMIT, MAX_LIMIT)
+        );
+    }
+
+    #[test]
+    fn builder_limits_are_capped() {
+        let opts = DispatcherOptions::default()
+            .with_queue_capacity(usize::MAX)
+            .with_max_in_flight(usize::MAX);
+        assert_eq!(
+            (opts.queue_capacity(), opts.max_in_flight()),
+            (MAX_LIMIT, MAX_LIMIT)
+        );
     }
 
     #[test]

@@ -48,3 +48,21 @@ async fn in_flight_limit_holds_on_a_multi_thread_runtime() {
         hook.max_concurrency()
     );
 }
+
+/// The largest limits a configuration can ask for start a dispatcher (they used to make
+/// `Dispatcher::new` panic inside tokio).
+#[tokio::test(start_paused = true)]
+async fn huge_limits_from_the_configuration_do_not_panic() {
+    let mut section = hooks::HooksSection::default();
+    section.queue_capacity = usize::MAX;
+    section.max_in_flight = usize::MAX;
+    assert!(DispatcherOptions::from_config(&section).is_err());
+    let options = DispatcherOptions::default()
+        .with_queue_capacity(usize::MAX)
+        .with_max_in_flight(usize::MAX);
+    let hook = TestHook::new(Duration::from_millis(1));
+    let dispatcher = Dispatcher::new(hook.clone(), options);
+    dispatcher.fire(event("u")).unwrap();
+    let report = dispatcher.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(report.delivered, 1, "{report:?}");
+}
