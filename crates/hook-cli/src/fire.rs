@@ -20,6 +20,9 @@ use crate::report::{ms, summary_line};
 const NO_HOOK: &str = "no hook configured: set common.post_disconnect_hook in the configuration \
                        file, or the SFTPGO_COMMON__POST_DISCONNECT_HOOK variable, or pass --hook";
 
+/// Latency samples reserved up front at most (the vector grows beyond if needed).
+const MAX_RESERVED: u64 = 1 << 20;
+
 /// One event's outcome, as the CLI reports it.
 struct Outcome {
     result: Result<Delivery, HookError>,
@@ -72,11 +75,14 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
     runtime.block_on(async move {
         let hook = hooks::build_hook_for_target(key, &target, &config)?.ok_or(NO_HOOK)?;
         let events = args.events;
+        // The configured queue (hooks.queue_capacity, default 10,000) is filled at once; a
+        // bigger storm is fed as outcomes come back, so memory stays bounded and nothing is
+        // refused.
+        let queue_capacity = config.hooks.queue_capacity;
         let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
         let mut options = DispatcherOptions::from_config(&config.hooks)?
             .with_protocols([protocol])
-            // Every copy is queued at once; the in-flight limit bounds the work.
-            .with_queue_capacity(usize::try_from(events)?.max(config.hooks.queue_capacity))
+            .with_queue_capacity(queue_capacity)
             .with_on_outcome(move |_event, result| {
                 let _ = tx.send(Outcome {
                     result: clone_result(result),
@@ -95,29 +101,32 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
 
         let progress = progress_bar(events);
         let started = Instant::now();
-        for _ in 0..events {
-            dispatcher
-                .fire(event.clone())
-                .map_err(|e| format!("the dispatcher refused an event: {e}"))?;
-        }
-
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        let mut latencies = Vec::with_capacity(usize::try_from(events).unwrap_or(0));
+        let mut latencies = Vec::with_capacity(usize::try_from(events.min(MAX_RESERVED))?);
         let mut failed = 0u64;
         let mut last = None;
-        for i in 0..events {
+        let (mut fired, mut received) = (0u64, 0u64);
+        while received < events {
+            // Never more outstanding than the queue holds: `fire` cannot be refused.
+            while fired < events && fired - received < queue_capacity as u64 {
+                dispatcher
+                    .fire(event.clone())
+                    .map_err(|e| format!("the dispatcher refused an event: {e}"))?;
+                fired += 1;
+            }
             let Some(outcome) = rx.recv().await else {
                 break;
             };
             latencies.push(outcome.elapsed());
             failed += u64::from(outcome.result.is_err());
             if args.json {
-                writeln!(out, "{}", json_line(i, &outcome))?;
+                writeln!(out, "{}", json_line(received, &outcome))?;
             }
             if let Some(bar) = &progress {
                 bar.inc(1);
             }
+            received += 1;
             last = Some(outcome);
         }
         let elapsed = started.elapsed();

@@ -296,3 +296,28 @@ fn a_storm_shows_a_progress_bar_only_on_a_terminal() {
     assert!(!stderr(&plain).contains("events"), "{}", stderr(&plain));
     assert_eq!(stdout(&plain).lines().count(), 1);
 }
+
+#[test]
+fn a_storm_bigger_than_the_queue_is_fed_as_outcomes_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hookctl(
+        dir.path(),
+        &[
+            "fire",
+            "--hook",
+            "/bin/true",
+            "--events",
+            "40",
+            "--concurrency",
+            "2",
+            "--json",
+        ],
+        &[("SFTPGO_HOOKS__QUEUE_CAPACITY", "3")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(summary_value(&out, "events"), 40.0);
+    assert_eq!(summary_value(&out, "failed"), 0.0);
+    assert_eq!(stdout(&out).lines().count(), 41);
+    // Nothing was refused along the way (a refusal is logged at WARN).
+    assert!(!stderr(&out).contains("refused"), "{}", stderr(&out));
+}
