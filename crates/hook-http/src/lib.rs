@@ -75,7 +75,8 @@
 //! plus every certificate of every `ca_certificates` file; a server certificate byte-identical to
 //! one of those is trusted as the server's own even when it is a `CA:TRUE` self-signed
 //! certificate, host name and validity still checked. `certificates`: mutual TLS, the pair chosen
-//! per handshake from the CA names the server sends. `skip_tls_verify`: any certificate, any name.
+//! per handshake from the CA names the server sends, as Go chooses (none when no pair fits).
+//! `skip_tls_verify`: any certificate, any name.
 //!
 //! # Known differences from Go on the wire
 //! Dot segments (`/a/../b`) in the hook path are resolved before sending (the `url` crate always

@@ -295,9 +295,11 @@ struct ClientPair {
     issuers: Vec<Vec<u8>>,
 }
 
-/// D14: per handshake, the first pair one of whose chain certificates was issued by a CA the
-/// server names (and whose key can sign with a scheme the server accepts); when the server names
-/// none, or none matches, the first pair whose key fits, else the first pair.
+/// D14, as Go's `tls.Config.Certificates`: per handshake, the first pair whose key can sign with a
+/// scheme the server accepts and, when the server names acceptable CAs, one of whose chain
+/// certificates was issued by one of them; when the server names none, the first pair whose key
+/// fits. When no pair qualifies, no certificate is sent (Go's "no acceptable certificate found"),
+/// and a server that requires one refuses the handshake.
 struct PairResolver {
     pairs: Vec<ClientPair>,
 }
@@ -322,13 +324,12 @@ impl ResolvesClientCert for PairResolver {
                 .iter()
                 .any(|issuer| root_hint_subjects.iter().any(|h| der::same_name(h, issuer)))
         };
-        let chosen = self
-            .pairs
-            .iter()
-            .filter(fits)
-            .find(named)
-            .or_else(|| self.pairs.iter().find(fits))
-            .or_else(|| self.pairs.first());
+        let mut candidates = self.pairs.iter().filter(fits);
+        let chosen = if root_hint_subjects.is_empty() {
+            candidates.next()
+        } else {
+            candidates.find(named)
+        };
         chosen.map(|p| p.key.clone())
     }
 
