@@ -40,7 +40,8 @@
 //! * [`Pki`]: CA, server certificate for `127.0.0.1`/`::1`/`localhost`, a self-signed
 //!   `CA:TRUE` server certificate, client CA and client certificates, as PEM files; and the
 //!   [`ServerTls`] configurations built from them. [`client_config`] for rustls clients.
-//! * [`write_script`], [`record_script_body`], [`read_records`]: scripts for exec tests.
+//! * [`write_script`], [`write_file_safely`], [`record_script_body`], [`read_records`]: scripts
+//!   for exec tests.
 //! * [`sample_event`] and friends: [`hook_core::DisconnectEvent`] values.
 //!
 //! Feature flags: none. MSRV: the workspace's `rust-version` (1.88). Unix only.
@@ -58,7 +59,8 @@ pub use events::{
 };
 pub use pki::{Ca, Identity, Pki, SERVER_NAMES};
 pub use scripts::{
-    ScriptRecord, read_records, record_script_body, sh_quote, wait_for_records, write_script,
+    ScriptRecord, read_records, record_script_body, sh_quote, wait_for_records, write_file_safely,
+    write_script,
 };
 pub use server::{
     RecordedRequest, RefusedPort, Response, TestServer, TestServerBuilder, WaitTimedOut, free_port,

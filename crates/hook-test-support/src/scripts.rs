@@ -12,11 +12,8 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Writes an executable (mode 0755) script `dir/name` and returns its path.
 ///
-/// A body without a `#!` line gets `#!/bin/sh`. The file is never open for writing in this
-/// process: a short-lived `/bin/sh` child writes it under a temporary name, then it is made
-/// executable, fsynced through a read-only handle and renamed into place. So a concurrent
-/// `fork` elsewhere in the test process cannot inherit a writable descriptor to it, and
-/// executing it right away cannot fail with `ETXTBSY` ("text file busy").
+/// A body without a `#!` line gets `#!/bin/sh`. Written with [`write_file_safely`], so running it
+/// right away cannot fail with `ETXTBSY` ("text file busy").
 ///
 /// # Panics
 /// On any I/O error.
@@ -26,6 +23,20 @@ pub fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
     } else {
         format!("#!/bin/sh\n{body}")
     };
+    write_file_safely(dir, name, contents.as_bytes(), 0o755)
+}
+
+/// Writes `contents` to `dir/name` with permissions `mode` and returns its path, exactly as given
+/// (no `#!` added: use it for files that must not be scripts, e.g. an executable without one).
+///
+/// The file is never open for writing in this process: a short-lived `/bin/sh` child writes it
+/// under a temporary name, then its mode is set, it is fsynced through a read-only handle and
+/// renamed into place. So a concurrent `fork`/`posix_spawn` elsewhere in the test process cannot
+/// inherit a writable descriptor to it, and executing it right away cannot fail with `ETXTBSY`.
+///
+/// # Panics
+/// On any I/O error.
+pub fn write_file_safely(dir: &Path, name: &str, contents: &[u8], mode: u32) -> PathBuf {
     let tmp = dir.join(format!(
         ".{name}.tmp-{}-{}",
         std::process::id(),
@@ -39,12 +50,10 @@ pub fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
-        .expect("spawn /bin/sh to write a script");
+        .expect("spawn /bin/sh to write a file");
     {
         let mut stdin = child.stdin.take().expect("piped stdin");
-        stdin
-            .write_all(contents.as_bytes())
-            .expect("write script body");
+        stdin.write_all(contents).expect("write file contents");
     }
     let status = child.wait().expect("wait for /bin/sh");
     assert!(
@@ -52,12 +61,12 @@ pub fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
         "writing {} failed: {status}",
         tmp.display()
     );
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).expect("chmod 0755");
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).expect("chmod");
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
-        .expect("fsync script");
+        .expect("fsync file");
     let path = dir.join(name);
-    std::fs::rename(&tmp, &path).expect("rename script into place");
+    std::fs::rename(&tmp, &path).expect("rename file into place");
     path
 }
 

@@ -69,10 +69,13 @@ async fn a_directory() {
 #[tokio::test]
 async fn a_script_without_shebang_is_an_exec_format_error_not_run_by_a_shell() {
     let dir = tempfile::tempdir().unwrap();
-    let program = dir.path().join("no-shebang.sh");
     let marker = dir.path().join("ran");
-    std::fs::write(&program, format!("touch {}\n", marker.display())).unwrap();
-    set_mode(&program, 0o755);
+    let program = hook_test_support::write_file_safely(
+        dir.path(),
+        "no-shebang.sh",
+        format!("touch {}\n", marker.display()).as_bytes(),
+        0o755,
+    );
     assert_spawn(&run(&program).await, &program, 8, "Exec format error");
     assert!(!marker.exists(), "a shell ran the script");
 }

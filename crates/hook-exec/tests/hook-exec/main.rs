@@ -30,10 +30,8 @@ pub(crate) fn event() -> DisconnectEvent {
 
 /// Writes an executable `#!/bin/sh` script `name` with `body` into `dir`.
 pub(crate) fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
-    set_mode(&path, 0o755);
-    path
+    // Written so that no concurrent spawn can inherit a writable descriptor (no ETXTBSY).
+    hook_test_support::write_file_safely(dir, name, format!("#!/bin/sh\n{body}").as_bytes(), 0o755)
 }
 
 pub(crate) fn set_mode(path: &Path, mode: u32) {

@@ -1,7 +1,6 @@
 //! With the real program backend: shutdown kills what is still running (no process left behind),
 //! a generous deadline delivers everything, and the program sees the duration fixed at disconnect.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,10 +19,8 @@ fn sleep_program() -> &'static str {
 
 /// Writes an executable `/bin/sh` script into `dir` and returns its path.
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    // Written so that no concurrent spawn can inherit a writable descriptor (no ETXTBSY).
+    hook_test_support::write_script(dir, name, &format!("#!/bin/sh\n{body}"))
 }
 
 fn dispatcher_for(program: &Path, options: DispatcherOptions) -> Dispatcher {
