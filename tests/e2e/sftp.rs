@@ -133,7 +133,7 @@ impl RunningServer {
                 let stop = async {
                     let _ = stop_rx.await;
                 };
-                server.run(stop).await.expect("server run")
+                server.run(stop).await
             })
         });
         let addr = addr_rx.recv_timeout(WAIT).expect("server started");

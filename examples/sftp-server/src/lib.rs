@@ -33,7 +33,7 @@
 //! let ctrl_c = async {
 //!     let _ = tokio::signal::ctrl_c().await;
 //! };
-//! if let Some(report) = server.run(ctrl_c).await? {
+//! if let Some(report) = server.run(ctrl_c).await {
 //!     println!("hooks: {} delivered, {} failed, {} abandoned", report.delivered, report.failed, report.abandoned);
 //! }
 //! # Ok(())

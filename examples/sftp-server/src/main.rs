@@ -114,7 +114,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("listening on {}", server.local_addr()?);
 
-    match server.run(stop_signal()).await? {
+    match server.run(stop_signal()).await {
         Some(report) => println!(
             "hooks: delivered={} failed={} abandoned={} refused={} elapsed_ms={}",
             report.delivered,

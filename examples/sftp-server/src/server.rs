@@ -86,7 +86,7 @@ pub enum Error {
     /// Generating the ephemeral host key failed.
     #[error("generating a host key: {0}")]
     HostKey(String),
-    /// Listening or accepting failed.
+    /// Listening failed, or reading the listening address.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -201,11 +201,10 @@ impl SftpServer {
     /// Serves until `shutdown` completes, then stops: closes the listener, disconnects every
     /// client (their channels' events fire), waits up to 5 s for their sessions to end, and
     /// drains the dispatcher for up to `hooks.shutdown_deadline`. Returns the dispatcher's
-    /// report (`None` when no hook is configured).
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()>,
-    ) -> Result<Option<ShutdownReport>, Error> {
+    /// report (`None` when no hook is configured). A failed `accept` (out of descriptors, a
+    /// connection reset before it was accepted) is logged and retried after 100 ms; it never
+    /// stops the server.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Option<ShutdownReport> {
         let SftpServer {
             listener,
             ssh_config,
@@ -216,22 +215,27 @@ impl SftpServer {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut sessions = JoinSet::new();
         tokio::pin!(shutdown);
-        let result = loop {
+        loop {
             tokio::select! {
-                () = &mut shutdown => break Ok(()),
+                () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => {
                         let handler = Connection::new(shared.clone(), peer);
                         let session = serve(ssh_config.clone(), socket, handler, stop_rx.clone());
                         sessions.spawn(session);
                     }
-                    // Out of descriptors and the like: stop rather than spin.
-                    Err(err) => break Err(Error::Io(err)),
+                    // Out of descriptors, a connection reset before it was accepted, ...:
+                    // transient. Back off briefly rather than spin, and keep serving: stopping
+                    // here would drop every client.
+                    Err(err) => {
+                        tracing::warn!(%err, "accepting a connection failed; retrying in 100 ms");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                 },
                 // Reap finished sessions as we go.
                 Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
             }
-        };
+        }
 
         // Stop accepting, disconnect the clients, give their sessions a moment to end (each
         // ending session drops its handler, which fires its channels' events).
@@ -248,11 +252,10 @@ impl SftpServer {
             );
         }
 
-        let report = match &dispatcher {
+        match &dispatcher {
             Some(dispatcher) => Some(dispatcher.shutdown(shutdown_deadline).await),
             None => None,
-        };
-        result.map(|()| report)
+        }
     }
 }
 
