@@ -14,119 +14,123 @@ type Table = Map<String, Value>;
 /// Decodes the four sections from a parsed file's root table; everything else is ignored.
 pub(super) fn decode(root: &Table) -> Result<HookConfig, ConfigError> {
     let mut config = HookConfig::default();
-    if let Some(common) = section(root, "common")?
-        && let Some(v) = lookup(common, "common", "post_disconnect_hook")?
-    {
-        config.common.post_disconnect_hook = string(v, "common.post_disconnect_hook")?;
+    if let Some(common) = section(root, "common")? {
+        Fields::new(common, "common").set(
+            "post_disconnect_hook",
+            string,
+            &mut config.common.post_disconnect_hook,
+        )?;
     }
     if let Some(http) = section(root, "http")? {
-        decode_http(http, &mut config)?;
+        decode_http(&Fields::new(http, "http"), &mut config)?;
     }
     if let Some(command) = section(root, "command")? {
-        decode_command(command, &mut config)?;
+        decode_command(&Fields::new(command, "command"), &mut config)?;
     }
     if let Some(hooks) = section(root, "hooks")? {
-        decode_hooks(hooks, &mut config)?;
+        decode_hooks(&Fields::new(hooks, "hooks"), &mut config)?;
     }
     Ok(config)
 }
 
-fn decode_http(t: &Table, config: &mut HookConfig) -> Result<(), ConfigError> {
-    let http = &mut config.http;
-    if let Some(v) = lookup(t, "http", "timeout")? {
-        http.timeout = float(v, "http.timeout")?;
-    }
-    if let Some(v) = lookup(t, "http", "retry_wait_min")? {
-        http.retry_wait_min = int(v, "http.retry_wait_min")?;
-    }
-    if let Some(v) = lookup(t, "http", "retry_wait_max")? {
-        http.retry_wait_max = int(v, "http.retry_wait_max")?;
-    }
-    if let Some(v) = lookup(t, "http", "retry_max")? {
-        http.retry_max = int(v, "http.retry_max")?;
-    }
-    if let Some(v) = lookup(t, "http", "ca_certificates")? {
-        http.ca_certificates = string_list(v, "http.ca_certificates")?;
-    }
-    if let Some(v) = lookup(t, "http", "certificates")? {
-        http.certificates = table_list(v, "http.certificates")?
-            .into_iter()
-            .enumerate()
-            .map(|(i, entry)| {
-                let parent = format!("http.certificates[{i}]");
-                let mut pair = TlsKeyPair::default();
-                if let Some(v) = lookup(entry, &parent, "cert")? {
-                    pair.cert = string(v, &format!("{parent}.cert"))?;
-                }
-                if let Some(v) = lookup(entry, &parent, "key")? {
-                    pair.key = string(v, &format!("{parent}.key"))?;
-                }
-                Ok(pair)
-            })
-            .collect::<Result<_, ConfigError>>()?;
-    }
-    if let Some(v) = lookup(t, "http", "skip_tls_verify")? {
-        http.skip_tls_verify = boolean(v, "http.skip_tls_verify")?;
-    }
-    if let Some(v) = lookup(t, "http", "headers")? {
-        http.headers = table_list(v, "http.headers")?
-            .into_iter()
-            .enumerate()
-            .map(|(i, entry)| {
-                let parent = format!("http.headers[{i}]");
-                let mut header = HttpHeader::default();
-                if let Some(v) = lookup(entry, &parent, "key")? {
-                    header.key = string(v, &format!("{parent}.key"))?;
-                }
-                if let Some(v) = lookup(entry, &parent, "value")? {
-                    header.value = string(v, &format!("{parent}.value"))?;
-                }
-                if let Some(v) = lookup(entry, &parent, "url")? {
-                    header.url = string(v, &format!("{parent}.url"))?;
-                }
-                Ok(header)
-            })
-            .collect::<Result<_, ConfigError>>()?;
-    }
-    Ok(())
+/// One table of the file with its dotted key: reads a field by name (case-insensitive), converts
+/// it and names it in errors. An absent or `null` field leaves the destination as it is.
+struct Fields<'t> {
+    table: &'t Table,
+    key: String,
 }
 
-fn decode_command(t: &Table, config: &mut HookConfig) -> Result<(), ConfigError> {
+impl<'t> Fields<'t> {
+    fn new(table: &'t Table, key: impl Into<String>) -> Self {
+        Fields {
+            table,
+            key: key.into(),
+        }
+    }
+
+    /// Sets `dst` from the field `name`, converted by `convert`.
+    fn set<T>(
+        &self,
+        name: &str,
+        convert: impl FnOnce(&Value, &str) -> Result<T, ConfigError>,
+        dst: &mut T,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = lookup(self.table, &self.key, name)? {
+            *dst = convert(v, &format!("{}.{name}", self.key))?;
+        }
+        Ok(())
+    }
+
+    /// Sets `dst` from the list of tables `name`, each decoded by `entry` with its indexed key
+    /// (`http.headers[2]`).
+    fn set_entries<T>(
+        &self,
+        name: &str,
+        entry: impl Fn(&Fields<'_>) -> Result<T, ConfigError>,
+        dst: &mut Vec<T>,
+    ) -> Result<(), ConfigError> {
+        self.set(
+            name,
+            |v, key| {
+                table_list(v, key)?
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, table)| entry(&Fields::new(table, format!("{key}[{i}]"))))
+                    .collect()
+            },
+            dst,
+        )
+    }
+}
+
+fn decode_http(t: &Fields<'_>, config: &mut HookConfig) -> Result<(), ConfigError> {
+    let http = &mut config.http;
+    t.set("timeout", float, &mut http.timeout)?;
+    t.set("retry_wait_min", int, &mut http.retry_wait_min)?;
+    t.set("retry_wait_max", int, &mut http.retry_wait_max)?;
+    t.set("retry_max", int, &mut http.retry_max)?;
+    t.set("ca_certificates", string_list, &mut http.ca_certificates)?;
+    t.set_entries(
+        "certificates",
+        |e| {
+            let mut pair = TlsKeyPair::default();
+            e.set("cert", string, &mut pair.cert)?;
+            e.set("key", string, &mut pair.key)?;
+            Ok(pair)
+        },
+        &mut http.certificates,
+    )?;
+    t.set("skip_tls_verify", boolean, &mut http.skip_tls_verify)?;
+    t.set_entries(
+        "headers",
+        |e| {
+            let mut header = HttpHeader::default();
+            e.set("key", string, &mut header.key)?;
+            e.set("value", string, &mut header.value)?;
+            e.set("url", string, &mut header.url)?;
+            Ok(header)
+        },
+        &mut http.headers,
+    )
+}
+
+fn decode_command(t: &Fields<'_>, config: &mut HookConfig) -> Result<(), ConfigError> {
     let command = &mut config.command;
-    if let Some(v) = lookup(t, "command", "timeout")? {
-        command.timeout = int(v, "command.timeout")?;
-    }
-    if let Some(v) = lookup(t, "command", "env")? {
-        command.env = string_list(v, "command.env")?;
-    }
-    if let Some(v) = lookup(t, "command", "commands")? {
-        command.commands = table_list(v, "command.commands")?
-            .into_iter()
-            .enumerate()
-            .map(|(i, entry)| {
-                let parent = format!("command.commands[{i}]");
-                let key = |field: &str| format!("{parent}.{field}");
-                let mut c = CommandEntry::default();
-                if let Some(v) = lookup(entry, &parent, "path")? {
-                    c.path = string(v, &key("path"))?;
-                }
-                if let Some(v) = lookup(entry, &parent, "timeout")? {
-                    c.timeout = int(v, &key("timeout"))?;
-                }
-                if let Some(v) = lookup(entry, &parent, "env")? {
-                    c.env = string_list(v, &key("env"))?;
-                }
-                if let Some(v) = lookup(entry, &parent, "args")? {
-                    c.args = string_list(v, &key("args"))?;
-                }
-                if let Some(v) = lookup(entry, &parent, "hook")? {
-                    c.hook = string(v, &key("hook"))?;
-                }
-                Ok(c)
-            })
-            .collect::<Result<_, ConfigError>>()?;
-    }
-    Ok(())
+    t.set("timeout", int, &mut command.timeout)?;
+    t.set("env", string_list, &mut command.env)?;
+    t.set_entries(
+        "commands",
+        |e| {
+            let mut c = CommandEntry::default();
+            e.set("path", string, &mut c.path)?;
+            e.set("timeout", int, &mut c.timeout)?;
+            e.set("env", string_list, &mut c.env)?;
+            e.set("args", string_list, &mut c.args)?;
+            e.set("hook", string, &mut c.hook)?;
+            Ok(c)
+        },
+        &mut command.commands,
+    )
 }
 
 const HOOKS_KEYS: [&str; 8] = [
@@ -142,8 +146,8 @@ const HOOKS_KEYS: [&str; 8] = [
 
 /// Our own section: unlike SFTPGo's sections, an unknown key here is an error (a typo would
 /// otherwise be silently ignored).
-fn decode_hooks(t: &Table, config: &mut HookConfig) -> Result<(), ConfigError> {
-    for name in t.keys() {
+fn decode_hooks(t: &Fields<'_>, config: &mut HookConfig) -> Result<(), ConfigError> {
+    for name in t.table.keys() {
         if !HOOKS_KEYS.iter().any(|k| k.eq_ignore_ascii_case(name)) {
             return Err(ConfigError::invalid(
                 format!("hooks.{name}"),
@@ -152,31 +156,18 @@ fn decode_hooks(t: &Table, config: &mut HookConfig) -> Result<(), ConfigError> {
         }
     }
     let hooks = &mut config.hooks;
-    if let Some(v) = lookup(t, "hooks", "queue_capacity")? {
-        hooks.queue_capacity = uint(v, "hooks.queue_capacity")?;
-    }
-    if let Some(v) = lookup(t, "hooks", "max_in_flight")? {
-        hooks.max_in_flight = uint(v, "hooks.max_in_flight")?;
-    }
-    if let Some(v) = lookup(t, "hooks", "protocols")? {
-        hooks.protocols = string_list(v, "hooks.protocols")?;
-    }
-    if let Some(v) = lookup(t, "hooks", "delivery_deadline")? {
-        hooks.delivery_deadline = float(v, "hooks.delivery_deadline")?;
-    }
-    if let Some(v) = lookup(t, "hooks", "retry_after_max")? {
-        hooks.retry_after_max = Some(float(v, "hooks.retry_after_max")?);
-    }
-    if let Some(v) = lookup(t, "hooks", "kill_grace")? {
-        hooks.kill_grace = float(v, "hooks.kill_grace")?;
-    }
-    if let Some(v) = lookup(t, "hooks", "output_cap")? {
-        hooks.output_cap = uint(v, "hooks.output_cap")?;
-    }
-    if let Some(v) = lookup(t, "hooks", "shutdown_deadline")? {
-        hooks.shutdown_deadline = float(v, "hooks.shutdown_deadline")?;
-    }
-    Ok(())
+    t.set("queue_capacity", uint, &mut hooks.queue_capacity)?;
+    t.set("max_in_flight", uint, &mut hooks.max_in_flight)?;
+    t.set("protocols", string_list, &mut hooks.protocols)?;
+    t.set("delivery_deadline", float, &mut hooks.delivery_deadline)?;
+    t.set(
+        "retry_after_max",
+        |v, key| float(v, key).map(Some),
+        &mut hooks.retry_after_max,
+    )?;
+    t.set("kill_grace", float, &mut hooks.kill_grace)?;
+    t.set("output_cap", uint, &mut hooks.output_cap)?;
+    t.set("shutdown_deadline", float, &mut hooks.shutdown_deadline)
 }
 
 /// A top-level section: absent or `null` is `None`; anything but a table is an error.
