@@ -358,6 +358,18 @@ async fn at_deadline(sleep: &mut Option<Pin<Box<Sleep>>>) {
     }
 }
 
+/// The shutdown request: stop intake (queued events still drain) and arm the deadline. The
+/// sender is only dropped with the dispatcher, which aborts this task anyway; that counts as now.
+fn begin_shutdown(
+    at: Result<Instant, oneshot::error::RecvError>,
+    queue: &mut Queue,
+) -> Pin<Box<Sleep>> {
+    queue.rx.close();
+    Box::pin(tokio::time::sleep_until(
+        at.unwrap_or_else(|_| Instant::now()),
+    ))
+}
+
 /// The dispatcher task: takes a slot, then an event, and starts the event's hook task; after the
 /// shutdown request, drains until the deadline, then cancels the rest.
 async fn dispatch(
@@ -368,18 +380,15 @@ async fn dispatch(
 ) {
     let slots = Arc::new(Semaphore::new(max_in_flight));
     let mut tasks: JoinSet<()> = JoinSet::new();
+    // Set when shutdown is requested (the request has arrived exactly when this is `Some`).
     let mut deadline: Option<Pin<Box<Sleep>>> = None;
-    let mut requested = false;
 
     // Start events as slots free up, until the queue is closed and empty or the deadline passes.
     let drained = 'start: loop {
         let permit = tokio::select! {
             biased;
-            at = &mut deadline_rx, if !requested => {
-                requested = true;
-                // The sender is only dropped with the dispatcher, which aborts this task anyway.
-                deadline = Some(Box::pin(tokio::time::sleep_until(at.unwrap_or_else(|_| Instant::now()))));
-                queue.rx.close();
+            at = &mut deadline_rx, if deadline.is_none() => {
+                deadline = Some(begin_shutdown(at, &mut queue));
                 continue 'start;
             }
             () = at_deadline(&mut deadline) => break 'start false,
@@ -390,10 +399,8 @@ async fn dispatch(
         };
         let event = tokio::select! {
             biased;
-            at = &mut deadline_rx, if !requested => {
-                requested = true;
-                deadline = Some(Box::pin(tokio::time::sleep_until(at.unwrap_or_else(|_| Instant::now()))));
-                queue.rx.close();
+            at = &mut deadline_rx, if deadline.is_none() => {
+                deadline = Some(begin_shutdown(at, &mut queue));
                 continue 'start;
             }
             () = at_deadline(&mut deadline) => break 'start false,
