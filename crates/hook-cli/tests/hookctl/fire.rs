@@ -1,21 +1,12 @@
 use std::time::Duration;
 
 use crate::support::*;
-use hook_test_support::{Response, TestServer, read_records, record_script_body, write_script};
+use hook_test_support::{Response, TestServer, read_records, write_script};
 
 #[test]
 fn one_event_at_a_script_prints_the_outcome_and_summary() {
-    let dir = tempfile::tempdir().unwrap();
-    let rec = tempfile::tempdir().unwrap();
-    let script = write_script(
-        dir.path(),
-        "hook.sh",
-        &record_script_body(
-            rec.path(),
-            "echo \"hello $SFTPGO_CONNECTION_USERNAME\"; echo oops >&2",
-        ),
-    );
-    let script = script.to_str().unwrap();
+    let hook = recording_hook("echo \"hello $SFTPGO_CONNECTION_USERNAME\"; echo oops >&2");
+    let (dir, rec, script) = (&hook.dir, &hook.records, hook.script.as_str());
     write(
         dir.path(),
         "sftpgo.json",
@@ -65,18 +56,9 @@ fn one_event_at_a_script_prints_the_outcome_and_summary() {
 
 #[test]
 fn defaults_of_the_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let rec = tempfile::tempdir().unwrap();
-    let script = write_script(
-        dir.path(),
-        "hook.sh",
-        &record_script_body(rec.path(), "exit 0"),
-    );
-    let out = hookctl(
-        dir.path(),
-        &["fire", "--hook", script.to_str().unwrap()],
-        &[],
-    );
+    let hook = recording_hook("exit 0");
+    let (dir, rec, script) = (&hook.dir, &hook.records, hook.script.as_str());
+    let out = hookctl(dir.path(), &["fire", "--hook", script], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = &read_records(rec.path())[0];
     assert_eq!(r.env("SFTPGO_CONNECTION_IP"), Some("127.0.0.1"));
@@ -147,22 +129,11 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn a_protocol_outside_the_default_filter_is_still_fired() {
-    let dir = tempfile::tempdir().unwrap();
-    let rec = tempfile::tempdir().unwrap();
-    let script = write_script(
-        dir.path(),
-        "hook.sh",
-        &record_script_body(rec.path(), "exit 0"),
-    );
+    let hook = recording_hook("exit 0");
+    let (dir, rec, script) = (&hook.dir, &hook.records, hook.script.as_str());
     let out = hookctl(
         dir.path(),
-        &[
-            "fire",
-            "--hook",
-            script.to_str().unwrap(),
-            "--protocol",
-            "DAV",
-        ],
+        &["fire", "--hook", script, "--protocol", "DAV"],
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

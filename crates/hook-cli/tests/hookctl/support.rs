@@ -66,3 +66,24 @@ pub(crate) fn summary_value(out: &Output, key: &str) -> f64 {
 pub(crate) fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
 }
+
+/// A working dir with a hook script that records each run (environment, argv) into `records`.
+pub(crate) struct RecordingHook {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) records: tempfile::TempDir,
+    pub(crate) script: String,
+}
+
+/// A [`RecordingHook`] whose script runs `tail` after recording.
+pub(crate) fn recording_hook(tail: &str) -> RecordingHook {
+    let dir = tempfile::tempdir().unwrap();
+    let records = tempfile::tempdir().unwrap();
+    let body = hook_test_support::record_script_body(records.path(), tail);
+    let script = hook_test_support::write_script(dir.path(), "hook.sh", &body);
+    let script = script.to_str().unwrap().to_owned();
+    RecordingHook {
+        dir,
+        records,
+        script,
+    }
+}
