@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use hook_config::REDACTED;
-use hooks::{HookConfig, HookTarget, LoadedConfig, redact_url};
+use hooks::{HookTarget, LoadedConfig};
 
 use crate::cli::Cli;
 
@@ -69,22 +68,9 @@ fn describe(loaded: &LoadedConfig, target: &HookTarget) -> String {
         _ => "disabled",
     };
     let _ = writeln!(out, "hook target: {kind} {target}");
-    let value = serde_json::to_value(redacted(&loaded.config)).unwrap_or_default();
+    let value = serde_json::to_value(loaded.config.redacted()).unwrap_or_default();
     flatten("", &value, &mut out);
     out
-}
-
-/// A copy of `config` with the URL passwords and header values replaced.
-fn redacted(config: &HookConfig) -> HookConfig {
-    let mut c = config.clone();
-    c.common.post_disconnect_hook = redact_url(&c.common.post_disconnect_hook).into_owned();
-    for header in &mut c.http.headers {
-        if !header.value.is_empty() {
-            header.value = REDACTED.to_owned();
-        }
-        header.url = redact_url(&header.url).into_owned();
-    }
-    c
 }
 
 fn flatten(prefix: &str, value: &serde_json::Value, out: &mut String) {

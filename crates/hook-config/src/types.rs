@@ -22,6 +22,34 @@ pub struct HookConfig {
     pub hooks: HooksSection,
 }
 
+impl HookConfig {
+    /// A copy safe to print or serialise: the hook URL's password and every header URL's
+    /// password replaced by `xxxxx`, every non-empty header value replaced by `xxxxx` (D11). The
+    /// same secrets its `Debug` output hides.
+    ///
+    /// ```
+    /// use hook_config::{HookConfig, HttpHeader};
+    ///
+    /// let mut config = HookConfig::default();
+    /// config.common.post_disconnect_hook = "https://u:pw@h/x".into();
+    /// config.http.headers.push(HttpHeader::new("X-Api-Key", "s3cret"));
+    /// let shown = config.redacted();
+    /// assert_eq!(shown.common.post_disconnect_hook, "https://u:xxxxx@h/x");
+    /// assert_eq!(shown.http.headers[0].value, "xxxxx");
+    /// ```
+    pub fn redacted(&self) -> HookConfig {
+        let mut c = self.clone();
+        c.common.post_disconnect_hook = redact_url(&c.common.post_disconnect_hook).into_owned();
+        for header in &mut c.http.headers {
+            if !header.value.is_empty() {
+                header.value = REDACTED.to_owned();
+            }
+            header.url = redact_url(&header.url).into_owned();
+        }
+        c
+    }
+}
+
 impl fmt::Debug for HookConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HookConfig")
