@@ -85,7 +85,7 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
             .with_queue_capacity(queue_capacity)
             .with_on_outcome(move |_event, result| {
                 let _ = tx.send(Outcome {
-                    result: clone_result(result),
+                    result: result.clone(),
                 });
             });
         if let Some(c) = args.concurrency {
@@ -159,28 +159,6 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
             ExitCode::from(1)
         })
     })
-}
-
-fn clone_result(result: &Result<Delivery, HookError>) -> Result<Delivery, HookError> {
-    match result {
-        Ok(d) => Ok(d.clone()),
-        Err(e) => {
-            let mut copy = HookError::new(e.kind(), e.message()).with_attempts(e.attempts());
-            if let Some(b) = e.backend() {
-                copy = copy.with_backend(b);
-            }
-            if let Some(el) = e.elapsed() {
-                copy = copy.with_elapsed(el);
-            }
-            if let Some(s) = e.status() {
-                copy = copy.with_status(s);
-            }
-            if let Some(o) = e.output() {
-                copy = copy.with_output(o.clone());
-            }
-            Err(copy)
-        }
-    }
 }
 
 fn progress_bar(events: u64) -> Option<ProgressBar> {

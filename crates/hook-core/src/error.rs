@@ -2,6 +2,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Backend, CapturedOutput, HookStatus};
@@ -70,7 +71,8 @@ impl fmt::Display for ErrorKind {
 ///
 /// Opaque: inspect it through [`kind`](HookError::kind) and the accessors. Its `Display` and
 /// `Debug` never contain a URL password or a configured header value: backends redact before they
-/// build the message.
+/// build the message. It is `Clone` (the source is shared), so an outcome can be both logged and
+/// forwarded.
 ///
 /// ```
 /// use hook_core::{Backend, ErrorKind, HookError, HookStatus};
@@ -82,10 +84,12 @@ impl fmt::Display for ErrorKind {
 /// assert_eq!(err.status(), Some(HookStatus::Exit(3)));
 /// assert_eq!(err.to_string(), "/usr/local/bin/hook.sh: exit status 3");
 /// ```
+#[derive(Clone)]
 pub struct HookError {
     inner: Box<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
     message: String,
@@ -94,7 +98,8 @@ struct Inner {
     elapsed: Option<Duration>,
     status: Option<HookStatus>,
     output: Option<CapturedOutput>,
-    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    /// Shared so that the error is cheap to clone (outcomes are often forwarded to channels).
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl HookError {
@@ -146,7 +151,7 @@ impl HookError {
 
     /// Records the underlying error. Its `Display` must not contain secrets either.
     pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
-        self.inner.source = Some(source.into());
+        self.inner.source = Some(Arc::from(source.into()));
         self
     }
 
@@ -263,6 +268,19 @@ mod tests {
             dbg.contains("Spawn") && dbg.contains("no such file"),
             "{dbg}"
         );
+    }
+
+    #[test]
+    fn clones_share_the_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let err = HookError::new(ErrorKind::Spawn, "/x: denied")
+            .with_status(HookStatus::Exit(126))
+            .with_source(io);
+        let copy = err.clone();
+        assert_eq!(copy.kind(), ErrorKind::Spawn);
+        assert_eq!(copy.status(), Some(HookStatus::Exit(126)));
+        assert_eq!(copy.source().unwrap().to_string(), "denied");
+        assert_eq!(format!("{copy:?}"), format!("{err:?}"));
     }
 
     #[test]
