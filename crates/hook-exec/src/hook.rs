@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     pub(crate) drain_timeout: Duration,
     /// Await the exit on the blocking pool even where a pidfd is available (tests).
     pub(crate) force_blocking_wait: bool,
+    /// Start the program with `posix_spawn` even where the Linux fast path works (tests).
+    pub(crate) force_posix_spawn: bool,
 }
 
 impl ExecHook {
@@ -287,6 +289,7 @@ impl Inner {
                 CString::new(kv).map_err(|_| ConfigError::invalid("env", "contains a NUL byte"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        crate::process::prepare();
         Ok(ExecHook {
             inner: Arc::new(Inner {
                 program,
@@ -298,6 +301,7 @@ impl Inner {
                 output_cap,
                 drain_timeout,
                 force_blocking_wait: false,
+                force_posix_spawn: false,
             }),
         })
     }

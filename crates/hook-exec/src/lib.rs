@@ -2,7 +2,8 @@
 //!
 //! **Who should depend on this crate:** servers that only run hook *programs* and want nothing
 //! else compiled in, and the `hooks` facade (feature `exec`). It depends on `hook-core`,
-//! `hook-config` (types only, no loader), `tokio`, `rustix`, `nix` and `tracing`: no HTTP stack
+//! `hook-config` (types only, no loader), `tokio`, `rustix`, `nix`, `tracing` and (on Linux)
+//! `libc`: no HTTP stack
 //! (`cargo tree -p hook-exec` shows no `hyper`, `reqwest` or `rustls`).
 //!
 //! What SFTPGo scripts rely on is kept byte for byte (spec section 3): no shell, no `PATH`
@@ -37,12 +38,20 @@
 //! }
 //! ```
 //!
+//! The program gets stdin from the null device, stdout and stderr as pipes, and on Linux 5.9 or
+//! later no other descriptor of the server (it is started by a `clone`-based fast path whose cost
+//! does not grow with the server's open descriptors; elsewhere by `posix_spawn`, and then it also
+//! inherits descriptors the server opened without close-on-exec).
+//!
 //! Feature flags: none. Platforms: Unix; on Linux (kernel 5.3 or later) the exit is awaited
 //! through a pidfd, elsewhere on tokio's blocking pool. A tokio runtime with I/O and time enabled
 //! is required. MSRV: the workspace's `rust-version` (1.88).
 
-#![forbid(unsafe_code)]
+// `unsafe` is denied everywhere but in `clone_spawn` (the Linux spawn fast path), which allows it.
+#![deny(unsafe_code)]
 
+#[cfg(target_os = "linux")]
+mod clone_spawn;
 mod env;
 mod hook;
 mod output;
@@ -59,6 +68,53 @@ mod tests {
     use hook_core::{DisconnectEvent, Hook, HookStatus, Protocol};
 
     use crate::ExecHook;
+
+    /// The `posix_spawn` path (used where the Linux fast path is unavailable) gives the same
+    /// outcomes: environment, arguments, captured output, exit status, and a timeout that
+    /// terminates the program's group.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn posix_spawn_path_gives_the_same_outcomes() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("h.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh
+if [ \"$1\" = sleep ]; then exec /bin/sleep 30; fi
+\
+             echo \"$SFTPGO_CONNECTION_USERNAME $1 $(/bin/readlink /proc/$$/fd/0)\"\n\
+             echo oops >&2\nexit 4\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let event = DisconnectEvent::new("1.2.3.4", Protocol::Sftp, "u", Duration::ZERO);
+
+        let mut hook = ExecHook::builder(&script).arg("x").build().unwrap();
+        Arc::get_mut(&mut hook.inner).unwrap().force_posix_spawn = true;
+        let err = hook.on_disconnect(&event).await.unwrap_err();
+        assert_eq!(err.status(), Some(HookStatus::Exit(4)));
+        let output = err.output().unwrap();
+        assert_eq!(output.stdout_lossy(), "u x /dev/null\n");
+        assert_eq!(output.stderr_lossy(), "oops\n");
+
+        let mut hook = ExecHook::builder(&script)
+            .arg("sleep")
+            .timeout(Duration::from_millis(200))
+            .kill_grace(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        Arc::get_mut(&mut hook.inner).unwrap().force_posix_spawn = true;
+        let err = hook.on_disconnect(&event).await.unwrap_err();
+        assert!(err.is_timeout());
+        assert_eq!(err.status(), Some(HookStatus::Signal(15)));
+
+        let missing = dir.path().join("missing");
+        let mut hook = ExecHook::builder(&missing).build().unwrap();
+        Arc::get_mut(&mut hook.inner).unwrap().force_posix_spawn = true;
+        let err = hook.on_disconnect(&event).await.unwrap_err();
+        assert_eq!(err.kind(), hook_core::ErrorKind::Spawn);
+        assert!(err.to_string().contains("No such file"), "{err}");
+    }
 
     /// The blocking-pool waiter (used where pidfds are unavailable) gives the same outcomes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! Capped capture of stdout and stderr (D7): keep the last `cap` bytes, count the rest.
 
+use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
 
 use hook_core::CapturedOutput;
@@ -58,23 +59,32 @@ impl Tail {
 /// The read end of a pipe, non-blocking and registered with the runtime for readability only.
 type Receiver = AsyncFd<OwnedFd>;
 
-/// Reads once from `pipe` when it is readable. Cancel-safe.
-async fn read_pipe(pipe: &Receiver, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Reads once from `pipe` when it is readable and hands the bytes read to `sink`; returns how
+/// many were read (0 at end of file). Cancel-safe.
+///
+/// The bytes land in an uninitialised buffer on the stack, used only inside the synchronous read:
+/// a hook that writes nothing (the common case) costs no allocation and no zeroing.
+async fn read_pipe(pipe: &Receiver, mut sink: impl FnMut(&[u8])) -> std::io::Result<usize> {
     loop {
         let mut ready = pipe.readable().await?;
-        match ready.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut *buf)?)) {
+        let read = ready.try_io(|fd| {
+            let mut buf = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let (bytes, _) = rustix::io::read(fd.get_ref(), &mut buf)?;
+            sink(bytes);
+            Ok(bytes.len())
+        });
+        match read {
             Ok(result) => return result,
             Err(_would_block) => continue,
         }
     }
 }
 
-/// One stream being read: the pipe (until EOF or error), its tail and a read buffer.
+/// One stream being read: the pipe (until EOF or error) and its tail.
 #[derive(Debug)]
 pub(crate) struct Capture {
     pipe: Option<Receiver>,
     tail: Tail,
-    buf: Vec<u8>,
 }
 
 impl Capture {
@@ -89,7 +99,6 @@ impl Capture {
         Ok(Capture {
             pipe: Some(pipe),
             tail: Tail::new(cap),
-            buf: vec![0; READ_CHUNK],
         })
     }
 
@@ -103,9 +112,10 @@ impl Capture {
         let Some(pipe) = self.pipe.as_mut() else {
             return std::future::pending().await;
         };
-        match read_pipe(pipe, &mut self.buf).await {
+        let tail = &mut self.tail;
+        match read_pipe(pipe, |bytes| tail.push(bytes)).await {
             Ok(0) => self.pipe = None,
-            Ok(n) => self.tail.push(&self.buf[..n]),
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => self.pipe = None,
         }
@@ -122,9 +132,8 @@ impl Capture {
 }
 
 async fn discard(pipe: Receiver) {
-    let mut buf = vec![0u8; 8 * 1024];
     loop {
-        match read_pipe(&pipe, &mut buf).await {
+        match read_pipe(&pipe, |_| {}).await {
             Ok(0) => return,
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

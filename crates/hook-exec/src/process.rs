@@ -29,10 +29,12 @@ pub(crate) enum Exit {
     Signal(i32),
 }
 
-/// A started program: its pid (also its process-group id) and the read ends of its output pipes.
+/// A started program: its pid (also its process-group id), its pidfd when the spawn made one, and
+/// the read ends of its output pipes.
 #[derive(Debug)]
 pub(crate) struct Spawned {
     pub(crate) pid: Pid,
+    pub(crate) pidfd: Option<OwnedFd>,
     pub(crate) stdout: OwnedFd,
     pub(crate) stderr: OwnedFd,
 }
@@ -40,7 +42,16 @@ pub(crate) struct Spawned {
 /// Starts `program` with exactly `argv` and `envp`, stdin from the null device, stdout and stderr
 /// to fresh pipes, in a new process group whose id is the child's pid, with an empty signal mask
 /// and `SIGPIPE` at its default action (as std does). The working directory is inherited.
-pub(crate) fn spawn(program: &CStr, argv: &[CString], envp: &[&CStr]) -> io::Result<Spawned> {
+///
+/// On Linux 5.9 and later the program gets no descriptor but those three (see `clone_spawn`);
+/// elsewhere, and with `posix_spawn` forced, it also inherits the server's descriptors that lack
+/// close-on-exec.
+pub(crate) fn spawn(
+    program: &CStr,
+    argv: &[CString],
+    envp: &[&CStr],
+    force_posix_spawn: bool,
+) -> io::Result<Spawned> {
     let devnull = null_device()?;
     let (out_r, out_w) = pipe_with(PipeFlags::CLOEXEC)?;
     let (err_r, err_w) = pipe_with(PipeFlags::CLOEXEC)?;
@@ -48,6 +59,29 @@ pub(crate) fn spawn(program: &CStr, argv: &[CString], envp: &[&CStr]) -> io::Res
     // the dup2 actions or keep its close-on-exec flag: move it above 2 first.
     let out_w = above_stdio(out_w)?;
     let err_w = above_stdio(err_w)?;
+
+    #[cfg(target_os = "linux")]
+    if !force_posix_spawn {
+        let fast = crate::clone_spawn::spawn(
+            program,
+            argv,
+            envp,
+            devnull.as_fd(),
+            out_w.as_fd(),
+            err_w.as_fd(),
+        )?;
+        if let Some((pid, pidfd)) = fast {
+            // The write ends are closed here, in the parent, when they drop.
+            return Ok(Spawned {
+                pid,
+                pidfd: Some(pidfd),
+                stdout: out_r,
+                stderr: err_r,
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = force_posix_spawn;
 
     let mut actions = PosixSpawnFileActions::init()?;
     actions.add_dup2(devnull.as_raw_fd(), 0)?;
@@ -72,9 +106,21 @@ pub(crate) fn spawn(program: &CStr, argv: &[CString], envp: &[&CStr]) -> io::Res
     // The write ends are closed here, in the parent, when they drop.
     Ok(Spawned {
         pid,
+        pidfd: None,
         stdout: out_r,
         stderr: err_r,
     })
+}
+
+/// Opens what spawns need while the process has few descriptors (called when a hook is built): the
+/// null device and, on Linux, the first pair of low slots for the output pipes.
+pub(crate) fn prepare() {
+    #[cfg(target_os = "linux")]
+    if let Ok(null) = null_device() {
+        crate::clone_spawn::reserve(null.as_fd());
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = null_device();
 }
 
 /// The null device, opened (read-only, close-on-exec, above 2) once per process and given to
@@ -122,11 +168,12 @@ pub(crate) struct ChildGuard {
 }
 
 impl ChildGuard {
-    pub(crate) fn new(pid: Pid, force_blocking: bool) -> Self {
+    /// Takes charge of `pid`; `pidfd` is the one the spawn made, if any (one is opened otherwise).
+    pub(crate) fn new(pid: Pid, pidfd: Option<OwnedFd>, force_blocking: bool) -> Self {
         let waiter = if force_blocking {
             Self::blocking(pid)
         } else {
-            Self::pidfd_or_blocking(pid)
+            Self::pidfd_or_blocking(pid, pidfd)
         };
         ChildGuard {
             pid,
@@ -137,16 +184,18 @@ impl ChildGuard {
     }
 
     #[cfg(target_os = "linux")]
-    fn pidfd_or_blocking(pid: Pid) -> Waiter {
+    fn pidfd_or_blocking(pid: Pid, pidfd: Option<OwnedFd>) -> Waiter {
         use rustix::process::{PidfdFlags, pidfd_open};
         use tokio::io::Interest;
         use tokio::io::unix::AsyncFd;
         // `with_interest` is deprecated because an arbitrary `AsRawFd` may change or close its fd
         // while registered; an `OwnedFd` cannot, so this use is sound (and needs no `unsafe`).
         #[allow(deprecated)]
-        let registered = pidfd_open(pid, PidfdFlags::empty())
-            .map_err(io::Error::from)
-            .and_then(|fd| AsyncFd::with_interest(fd, Interest::READABLE));
+        let registered = match pidfd {
+            Some(fd) => Ok(fd),
+            None => pidfd_open(pid, PidfdFlags::empty()).map_err(io::Error::from),
+        }
+        .and_then(|fd| AsyncFd::with_interest(fd, Interest::READABLE));
         match registered {
             Ok(fd) => Waiter::PidFd(fd),
             Err(_) => Self::blocking(pid),
@@ -154,7 +203,7 @@ impl ChildGuard {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn pidfd_or_blocking(pid: Pid) -> Waiter {
+    fn pidfd_or_blocking(pid: Pid, _pidfd: Option<OwnedFd>) -> Waiter {
         Self::blocking(pid)
     }
 

@@ -41,10 +41,15 @@ async fn run_inner(
             .map(CString::as_c_str)
             .chain(vars.iter().map(CString::as_c_str))
             .collect();
-        spawn(inner.program_c(), &inner.argv, &envp)
+        spawn(
+            inner.program_c(),
+            &inner.argv,
+            &envp,
+            inner.force_posix_spawn,
+        )
     };
     let spawned = spawned.map_err(|e| spawn_error(inner, e, started))?;
-    let mut child = ChildGuard::new(spawned.pid, inner.force_blocking_wait);
+    let mut child = ChildGuard::new(spawned.pid, spawned.pidfd, inner.force_blocking_wait);
 
     let (mut out, mut err) = match (
         Capture::new(spawned.stdout, inner.output_cap),

@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod config;
+mod descriptors;
 mod environment;
 mod errors;
 mod kill;
