@@ -35,9 +35,10 @@
 //!
 //! # When it is not used
 //!
-//! Kernels before 5.9 (no `close_range` with `CLOSE_RANGE_UNSHARE`), and a `clone` refused with
-//! `EINVAL`, `ENOSYS` or `EPERM` (a seccomp filter): [`spawn`] returns `Ok(None)` from then on and
-//! the caller uses `posix_spawn`.
+//! Kernels before 5.9 (no `close_range` with `CLOSE_RANGE_UNSHARE`), a `clone` refused with
+//! `EINVAL`, `ENOSYS` or `EPERM` (a seccomp filter), and a process running under Valgrind (which
+//! supports no other `clone` than fork's, vfork's and threads'): [`spawn`] returns `Ok(None)` from
+//! then on and the caller uses `posix_spawn`.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_void};
@@ -69,6 +70,14 @@ fn available() -> bool {
         AVAILABLE => true,
         UNAVAILABLE => false,
         _ => {
+            // Valgrind cannot run a `clone` other than fork's, vfork's and threads' (it stops the
+            // program): under it (its preload library is in LD_PRELOAD) use `posix_spawn`.
+            let under_valgrind = std::env::var_os("LD_PRELOAD")
+                .is_some_and(|p| p.as_encoded_bytes().windows(9).any(|w| w == b"vgpreload"));
+            if under_valgrind {
+                STATE.store(UNAVAILABLE, Ordering::Relaxed);
+                return false;
+            }
             // An empty range at the very top closes nothing; ENOSYS means no close_range at all.
             // SAFETY: close_range with flags 0 and a range holding no descriptor has no effect.
             let ok =
