@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 use url::Url;
 
+use crate::direct::Direct;
 use crate::gourl::GoUrl;
 use crate::headers::{HeaderPlan, HeaderSource};
 use crate::retry::{Attempt, RetryPolicy, TransportFailure, is_success_status};
@@ -50,6 +51,8 @@ pub struct HttpHook {
 
 struct Inner {
     client: reqwest::Client,
+    /// The plain-HTTP transport, when it applies (see `direct::applies`); reqwest otherwise.
+    direct: Option<Direct>,
     redacted_url: String,
     base_url: Url,
     go_url: GoUrl,
@@ -255,7 +258,7 @@ enum Last {
     Failed {
         failure: TransportFailure,
         reason: String,
-        source: reqwest::Error,
+        source: Box<dyn StdError + Send + Sync>,
     },
 }
 
@@ -293,31 +296,31 @@ impl Inner {
                 (self.timeout, false)
             };
             let attempt_url = first_url.take().unwrap_or_else(event_url);
-            let mut request = reqwest::Request::new(Method::GET, attempt_url);
-            *request.headers_mut() = self.headers.headers(final_url);
-            *request.timeout_mut() = Some(attempt_timeout);
-            let (outcome_last, retry_after) = match self.client.execute(request).await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retry_after = response
-                        .headers()
-                        .get(header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    drain(response).await;
-                    (Last::Status(status), retry_after)
-                }
-                Err(err) => {
-                    let (failure, reason) = classify(&err);
-                    (
+            let (outcome_last, retry_after) = if let Some(direct) = &self.direct {
+                let sent = direct
+                    .attempt(
+                        attempt_url,
+                        self.headers.headers(final_url),
+                        attempt_timeout,
+                        MAX_REQUESTS_PER_ATTEMPT,
+                        DRAIN_LIMIT,
+                        |u| redact_url(u).into_owned(),
+                    )
+                    .await;
+                match sent {
+                    Ok((status, retry_after)) => (Last::Status(status), retry_after),
+                    Err(e) => (
                         Last::Failed {
-                            failure,
-                            reason,
-                            source: err.without_url(),
+                            failure: e.failure,
+                            reason: e.reason,
+                            source: e.source,
                         },
                         None,
-                    )
+                    ),
                 }
+            } else {
+                self.send_reqwest(attempt_url, final_url, attempt_timeout)
+                    .await
             };
             attempt += 1;
             let outcome = match &outcome_last {
@@ -361,6 +364,41 @@ impl Inner {
                 "post-disconnect hook attempt failed, retrying"
             );
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One attempt through reqwest (`https://`, or a proxy in the way).
+    async fn send_reqwest(
+        &self,
+        url: Url,
+        final_url: impl FnOnce() -> String,
+        timeout: Duration,
+    ) -> (Last, Option<String>) {
+        let mut request = reqwest::Request::new(Method::GET, url);
+        *request.headers_mut() = self.headers.headers(final_url);
+        *request.timeout_mut() = Some(timeout);
+        match self.client.execute(request).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                drain(response).await;
+                (Last::Status(status), retry_after)
+            }
+            Err(err) => {
+                let (failure, reason) = classify(&err);
+                (
+                    Last::Failed {
+                        failure,
+                        reason,
+                        source: Box::new(err.without_url()),
+                    },
+                    None,
+                )
+            }
         }
     }
 
@@ -803,6 +841,7 @@ impl HttpHookBuilder {
             // case it must retry. Our policy is the only retry: turn the layer off.
             client = client.retry(reqwest::retry::never().max_retries_per_request(0));
         }
+        let direct_defaults = defaults.clone();
         let client = client
             .tls_backend_preconfigured(tls)
             .default_headers(defaults)
@@ -822,9 +861,12 @@ impl HttpHookBuilder {
             .unwrap_or_else(|| self.wait_max.max(Duration::from_secs(60)));
         let policy = RetryPolicy::new(self.retry_max, self.wait_min, self.wait_max)
             .with_retry_after_max(retry_after_max);
+        let direct = crate::direct::applies(&base_url, loopback)
+            .then(|| Direct::new(self.max_idle_per_host, direct_defaults));
         Ok(HttpHook {
             inner: Arc::new(Inner {
                 client,
+                direct,
                 redacted_url,
                 base_url,
                 query: QueryTemplate::new(&go_url.raw_query),

@@ -123,6 +123,13 @@ async fn same_origin_redirects_are_followed_with_the_headers() {
     let requests = server.wait_for_requests(3, WAIT).await;
     assert_eq!(requests[1].target, "/moved");
     assert_eq!(requests[2].target, "/moved-again?x=1");
+    // Go's Referer on a followed redirect: the previous URL, without its user-info.
+    assert_eq!(requests[0].header("referer"), None);
+    let origin = format!("http://127.0.0.1:{}", server.port());
+    let first = format!("{origin}{}", requests[0].target);
+    assert_eq!(requests[1].header("referer"), Some(first.as_str()));
+    let second = format!("{origin}/moved");
+    assert_eq!(requests[2].header("referer"), Some(second.as_str()));
     for r in &requests {
         assert_eq!(r.header("x-secret"), Some("v"), "{}", r.target);
         assert_eq!(

@@ -1,0 +1,252 @@
+//! The plain-HTTP transport: hyper's pooled HTTP/1.1 client, used for `http://` hooks that no
+//! proxy applies to (see [`applies`]); `https://` hooks and proxied ones go through reqwest.
+//!
+//! Why a second transport: reqwest's redirect layer parses the request URL into a `Url` twice per
+//! request (once before sending, once for the response), whether or not a redirect happens. On a
+//! loopback endpoint that was about a fifth of the client's instructions per event (callgrind,
+//! docs/benchmarks.md). Here the event's `Url` is built once (by the caller) and turned into the
+//! request's `Uri` once; the rest is what reqwest does on top of the same hyper client: the
+//! headers (reqwest's defaults, `User-Agent` and `Accept-Encoding: gzip`, are added when the
+//! request has none), Go's header case, same-origin redirects with Go's limit and `Referer`, a
+//! per-attempt timeout covering the redirects and the body, and a drained body so the connection
+//! is reused. One difference on the wire, towards Go: no `Accept: */*` (reqwest adds it).
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Request, Uri};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use url::Url;
+
+use crate::retry::TransportFailure;
+
+/// Whether `base` (the hook URL without user-info, query or fragment) is sent by this transport:
+/// plain `http`, and either a loopback host (Go never proxies those) or no proxy variable set.
+pub(crate) fn applies(base: &Url, loopback: bool) -> bool {
+    let proxied = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    base.scheme() == "http" && (loopback || !proxied)
+}
+
+/// The pooled client and what every request carries.
+pub(crate) struct Direct {
+    client: Client<HttpConnector, Empty<Bytes>>,
+    /// Added to a request that has no header of the same name (as reqwest's default headers).
+    defaults: HeaderMap,
+}
+
+/// One attempt's result: the final status and its `Retry-After`, or why there is none.
+pub(crate) type Outcome = Result<(u16, Option<String>), AttemptError>;
+
+/// A failed attempt: its retry class, a description without any URL, and the error behind it.
+#[derive(Debug)]
+pub(crate) struct AttemptError {
+    pub(crate) failure: TransportFailure,
+    pub(crate) reason: String,
+    pub(crate) source: Box<dyn StdError + Send + Sync>,
+}
+
+/// Why a redirect was not followed (the source of a `Redirect` failure).
+#[derive(Debug)]
+struct RedirectRefused(String);
+
+impl fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for RedirectRefused {}
+
+/// The attempt timed out (the source of a `Timeout` failure).
+#[derive(Debug)]
+struct TimedOut;
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("operation timed out")
+    }
+}
+
+impl StdError for TimedOut {}
+
+impl Direct {
+    /// The client, configured as the reqwest one: `max_idle_per_host` idle connections kept for
+    /// 90 s, `TCP_NODELAY`, Go's header case, HTTP/1.1 only.
+    pub(crate) fn new(max_idle_per_host: usize, defaults: HeaderMap) -> Direct {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.enforce_http(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(max_idle_per_host)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .http1_title_case_headers(true)
+            .build(connector);
+        Direct { client, defaults }
+    }
+
+    /// One attempt: `GET url` with `headers`, following same-origin redirects (at most
+    /// `max_requests` requests), within `timeout`, the body read and discarded up to
+    /// `drain_limit` bytes. `redact` describes a URL for an error message without its secrets.
+    pub(crate) async fn attempt(
+        &self,
+        url: Url,
+        mut headers: HeaderMap,
+        timeout: Duration,
+        max_requests: usize,
+        drain_limit: usize,
+        redact: impl Fn(&str) -> String,
+    ) -> Outcome {
+        for (name, value) in &self.defaults {
+            if !headers.contains_key(name) {
+                headers.insert(name, value.clone());
+            }
+        }
+        let run = self.follow(url, headers, max_requests, drain_limit, redact);
+        match tokio::time::timeout(timeout, run).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(AttemptError {
+                failure: TransportFailure::Timeout,
+                reason: "timed out".to_owned(),
+                source: Box::new(TimedOut),
+            }),
+        }
+    }
+
+    async fn follow(
+        &self,
+        url: Url,
+        headers: HeaderMap,
+        max_requests: usize,
+        drain_limit: usize,
+        redact: impl Fn(&str) -> String,
+    ) -> Outcome {
+        let mut current = url;
+        let mut referer: Option<HeaderValue> = None;
+        let mut made = 0usize;
+        loop {
+            let uri: Uri = current
+                .as_str()
+                .parse()
+                .map_err(|e| other("invalid URL", e))?;
+            let mut request = Request::new(Empty::new());
+            *request.uri_mut() = uri;
+            *request.headers_mut() = headers.clone();
+            if let Some(r) = &referer {
+                request.headers_mut().insert(header::REFERER, r.clone());
+            }
+            let response = self.client.request(request).await.map_err(classify)?;
+            made += 1;
+            let status = response.status();
+            let location = if status.is_redirection() && is_followed(status.as_u16()) {
+                response.headers().get(header::LOCATION).cloned()
+            } else {
+                None
+            };
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            drain(response.into_body(), drain_limit).await;
+            let Some(location) = location else {
+                return Ok((status.as_u16(), retry_after));
+            };
+            let next = location
+                .to_str()
+                .ok()
+                .and_then(|l| current.join(l).ok())
+                .ok_or_else(|| {
+                    redirect(format!(
+                        "redirect ({}) with an invalid Location header",
+                        status.as_u16()
+                    ))
+                })?;
+            if next.origin() != current.origin() {
+                return Err(redirect(format!(
+                    "redirect ({}) to another origin not followed: {}",
+                    status.as_u16(),
+                    redact(next.as_str())
+                )));
+            }
+            if made >= max_requests {
+                return Err(redirect(format!("stopped after {max_requests} redirects")));
+            }
+            // As Go and reqwest: the previous URL, without user-info or fragment.
+            let mut previous = current.clone();
+            let _ = previous.set_username("");
+            let _ = previous.set_password(None);
+            previous.set_fragment(None);
+            referer = HeaderValue::from_str(previous.as_str()).ok();
+            current = next;
+        }
+    }
+}
+
+/// The redirect statuses Go and reqwest follow.
+fn is_followed(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+fn redirect(why: String) -> AttemptError {
+    AttemptError {
+        failure: TransportFailure::Redirect,
+        reason: why.clone(),
+        source: Box::new(RedirectRefused(why)),
+    }
+}
+
+fn other(what: &str, e: impl StdError + Send + Sync + 'static) -> AttemptError {
+    AttemptError {
+        failure: TransportFailure::Other,
+        reason: format!("request failed: {what}: {e}"),
+        source: Box::new(e),
+    }
+}
+
+/// Sorts a hyper client error into the retry classes, described as the reqwest path does.
+fn classify(err: hyper_util::client::legacy::Error) -> AttemptError {
+    let mut detail = String::new();
+    let mut current: Option<&(dyn StdError + 'static)> = err.source();
+    while let Some(e) = current {
+        detail = e.to_string();
+        current = e.source();
+    }
+    let (failure, head) = if err.is_connect() {
+        (TransportFailure::Connect, "connection failed")
+    } else {
+        (TransportFailure::Other, "request failed")
+    };
+    let reason = if detail.is_empty() {
+        format!("{head}: {err}")
+    } else {
+        format!("{head}: {detail}")
+    };
+    AttemptError {
+        failure,
+        reason,
+        source: Box::new(err),
+    }
+}
+
+/// Reads and discards up to `limit` bytes so the connection returns to the pool; a longer body
+/// is dropped, which closes its connection.
+async fn drain(mut body: hyper::body::Incoming, limit: usize) {
+    let mut read = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            read += data.len();
+            if read > limit {
+                break;
+            }
+        }
+    }
+}
