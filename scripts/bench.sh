@@ -19,6 +19,7 @@
 #   HTTP_EVENTS=10000 PROG_EVENTS=2000 CEIL_CONNS=64 WRK_SECONDS=5 SPAWN_THREADS=$(($(nproc)+1))
 #   CONCURRENCY=      if set, passed to `hookctl fire --concurrency` (default: the dispatcher's 150)
 #   EXTRA_CONCURRENCY="64"  extra HTTP lines for ours with these --concurrency values ("" for none)
+#   SETTLE=1          seconds of pause before every measured command
 #   OUT=target/bench  where results-<timestamp>.{tsv,md} are written
 #   SKIP_BUILD=1      use the existing target/release/hookctl
 #
@@ -34,6 +35,7 @@ WRK_SECONDS=${WRK_SECONDS:-5}
 SPAWN_THREADS=${SPAWN_THREADS:-$(($(nproc) + 1))}
 CONCURRENCY=${CONCURRENCY:-}
 EXTRA_CONCURRENCY=${EXTRA_CONCURRENCY-64}
+SETTLE=${SETTLE:-1}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEER=${PEER_DIR:-$ROOT/../shared/peer}
@@ -145,9 +147,14 @@ OUR_EVENT=(--ip "$IP" --username "$USERNAME" --duration-ms "$DURATION_MS" --prot
 # The exact request both send (the ceiling uses it too).
 QUERY="connection_duration=$DURATION_MS&ip=$IP&protocol=$PROTO&username=$USERNAME"
 
+# A pause before every measured command, so that none inherits the previous one's aftermath (the
+# sink's garbage collection after SFTPGo's 10,000 connections, sockets closing, reaped children).
+settle() { sleep "$SETTLE"; }
+
 # Runs "$@" under GNU time; prints "rate rss_kb failed" from the program's last line.
 timed() {
   local out=$TMP/out err=$TMP/time
+  settle
   if ! env -u SFTPGO_CONFIG_DIR -u SFTPGO_CONFIG_FILE /usr/bin/time -v "$@" >"$out" 2>"$err"; then
     log "command failed: $*"; tail -5 "$out" "$err" >&2
   fi
@@ -187,6 +194,7 @@ peer_http() {
 }
 ceiling_http() {
   local cmd=(wrk -t2 -c"$CEIL_CONNS" -d"${WRK_SECONDS}s" "$URL?$QUERY")
+  settle
   local rate; rate=$("${cmd[@]}" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
   record "$1" http ceiling "${rate%.*}" 0 0 "${cmd[*]}"
 }
