@@ -13,10 +13,6 @@
 
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod check;
 mod cli;
 mod fire;
