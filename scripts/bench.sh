@@ -8,7 +8,9 @@
 #   * program storm of $PROG_EVENTS events (default 2,000) of /bin/true and of a small shell
 #     script; ceiling: a tight posix_spawn-and-wait loop in C on $SPAWN_THREADS threads (default
 #     nproc + 1, as many as hookctl's program runtime has workers), compiled here into a
-#     temporary directory.
+#     temporary directory. Also, as a reference for our own overhead (not a ceiling), the same
+#     loop doing what the spec requires of a run: pipes read through epoll, a pidfd, a process
+#     group (`c-required`).
 #
 # Every run alternates ours and SFTPGo's (the order flips from run to run), and each program runs
 # under `/usr/bin/time -v` for its peak RSS. The summary gives min/median/max per line and the
@@ -123,6 +125,104 @@ int main(int argc, char **argv) {
 EOF
 gcc -O2 -pthread -o "$TMP/spawnloop" "$TMP/spawnloop.c"
 
+# What the spec requires of a hook program run, as a C loop (not a ceiling: a reference for our
+# own overhead): stdin from /dev/null, stdout and stderr to pipes read to EOF through epoll, the
+# exit awaited through a pidfd in the same epoll, a new process group, SIGPIPE at its default
+# (D6, D7); the same threads, the same four variables.
+cat >"$TMP/spawnreq.c" <<'EOF'
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+static long per_thread;
+static const char *prog;
+static int devnull;
+static void *worker(void *arg) {
+  (void)arg;
+  char *argv[] = {(char *)prog, NULL};
+  char *envp[] = {"SFTPGO_CONNECTION_IP=203.0.113.7", "SFTPGO_CONNECTION_USERNAME=alice",
+                  "SFTPGO_CONNECTION_DURATION=1234", "SFTPGO_CONNECTION_PROTOCOL=SFTP", NULL};
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  char buf[8192];
+  for (long i = 0; i < per_thread; i++) {
+    int o[2], e[2];
+    if (pipe2(o, O_CLOEXEC) || pipe2(e, O_CLOEXEC)) { perror("pipe2"); exit(1); }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+    posix_spawn_file_actions_adddup2(&fa, o[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, e[1], 2);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&at, 0);
+    sigset_t empty, def;
+    sigemptyset(&empty); sigemptyset(&def); sigaddset(&def, SIGPIPE);
+    posix_spawnattr_setsigmask(&at, &empty);
+    posix_spawnattr_setsigdefault(&at, &def);
+    pid_t pid;
+    if (posix_spawn(&pid, prog, &fa, &at, argv, envp) != 0) { perror("posix_spawn"); exit(1); }
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(o[1]); close(e[1]);
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int one = 1;
+    ioctl(o[0], FIONBIO, &one); ioctl(e[0], FIONBIO, &one);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET};
+    ev.data.fd = o[0]; epoll_ctl(ep, EPOLL_CTL_ADD, o[0], &ev);
+    ev.data.fd = e[0]; epoll_ctl(ep, EPOLL_CTL_ADD, e[0], &ev);
+    ev.data.fd = pfd; epoll_ctl(ep, EPOLL_CTL_ADD, pfd, &ev);
+    int open_o = 1, open_e = 1, exited = 0;
+    while (open_o || open_e || !exited) {
+      struct epoll_event evs[3];
+      int n = epoll_wait(ep, evs, 3, -1);
+      for (int k = 0; k < n; k++) {
+        int fd = evs[k].data.fd;
+        if (fd == pfd) {
+          siginfo_t si = {0};
+          if (waitid(P_PIDFD, pfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid) exited = 1;
+        } else {
+          ssize_t r;
+          while ((r = read(fd, buf, sizeof buf)) > 0) {}
+          if (r == 0) { if (fd == o[0]) open_o = 0; else open_e = 0; }
+        }
+      }
+    }
+    epoll_ctl(ep, EPOLL_CTL_DEL, o[0], NULL); epoll_ctl(ep, EPOLL_CTL_DEL, e[0], NULL);
+    epoll_ctl(ep, EPOLL_CTL_DEL, pfd, NULL);
+    close(o[0]); close(e[0]); close(pfd);
+  }
+  return NULL;
+}
+int main(int argc, char **argv) {
+  prog = argc > 1 ? argv[1] : "/bin/true";
+  long n = argc > 2 ? atol(argv[2]) : 2000;
+  int threads = argc > 3 ? atoi(argv[3]) : 2;
+  if (threads < 1 || threads > 64) threads = 2;
+  devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  per_thread = n / threads;
+  pthread_t t[64];
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, NULL);
+  for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  double s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+  printf("spawns=%ld elapsed_ms=%.1f spawns_per_s=%.0f\n", per_thread * threads, s * 1000, (double)(per_thread * threads) / s);
+  return 0;
+}
+EOF
+gcc -O2 -pthread -o "$TMP/spawnreq" "$TMP/spawnreq.c"
+
 # The small shell-script hook: reads its variables, one process (echo is a builtin).
 cat >"$TMP/hook.sh" <<'EOF'
 #!/bin/sh
@@ -217,6 +317,12 @@ ceiling_prog() {
   # shellcheck disable=SC2086
   record "$1" "$2" ceiling $r "spawnloop $3 $PROG_EVENTS $SPAWN_THREADS  (posix_spawn+waitpid, $SPAWN_THREADS threads)"
 }
+required_prog() {
+  local cmd=("$TMP/spawnreq" "$3" "$PROG_EVENTS" "$SPAWN_THREADS")
+  local r; r=$(timed "${cmd[@]}")
+  # shellcheck disable=SC2086
+  record "$1" "$2" c-required $r "spawnreq $3 $PROG_EVENTS $SPAWN_THREADS  (C: posix_spawn with the spec's pipes, pidfd, epoll and process group, $SPAWN_THREADS threads)"
+}
 if [ -n "$CONCURRENCY" ]; then OURS_C=$CONCURRENCY; else OURS_C=; fi
 
 # ---------------------------------------------------------------- runs
@@ -242,6 +348,7 @@ for run in $(seq "$RUNS"); do
       peer_prog "$run" "$work" "$prog"; ours_prog "$run" "$work" "$prog"
     fi
     ceiling_prog "$run" "$work" "$prog"
+    required_prog "$run" "$work" "$prog"
   done
 done
 
@@ -269,12 +376,15 @@ summarise() {
           delete r; delete s; for (j = 1; j <= c; j++) { r[j] = rate[k, j]; s[j] = rss[k, j] }
           m[wk, who] = med(r, c); ms[wk, who] = med(s, c) / 1024; lo[wk, who] = mn(r, c); hi[wk, who] = mx(r, c) }
         for (i = 1; i <= nwho[wk]; i++) { who = whos[wk, i]; k = wk SUBSEP who
-          ratio = (who != "sftpgo" && who != "ceiling" && m[wk, "sftpgo"] > 0) ? sprintf("%.2fx", m[wk, who] / m[wk, "sftpgo"]) : ""
+          ratio = (who != "sftpgo" && who != "ceiling" && who != "c-required" && m[wk, "sftpgo"] > 0) ? sprintf("%.2fx", m[wk, who] / m[wk, "sftpgo"]) : ""
           ofc = (who != "ceiling" && m[wk, "ceiling"] > 0) ? sprintf("%.0f%%", 100 * m[wk, who] / m[wk, "ceiling"]) : ""
           rs = (who == "ceiling" && wk == "http") ? "-" : sprintf("%.1f", ms[wk, who])
           printf "| %s | %s | %.0f | %.0f | %.0f | %s | %d | %s | %s |\n", wk, who, lo[wk, who], m[wk, who], hi[wk, who], rs, fail[k], ratio, ofc }
       }
       printf "\nPeak RSS, HTTP storm: ours %.1f MB, SFTPGo %.1f MB: ours is 1/%.1f of SFTPGo.\n", ms["http", "ours"], ms["http", "sftpgo"], (ms["http", "ours"] > 0 ? ms["http", "sftpgo"] / ms["http", "ours"] : 0)
+      for (w = 1; w <= nw; w++) { wk = works[w]
+        if (m[wk, "c-required"] > 0)
+          printf "\n%s: ours is %.0f%% of the C loop doing the work the spec requires (medians).\n", wk, 100 * m[wk, "ours"] / m[wk, "c-required"] }
       printf "\nPer-run ratios (ours/SFTPGo, ours/ceiling):\n\n"
       for (w = 1; w <= nw; w++) { wk = works[w]; line = ""
         for (rn = 1; rn <= runs; rn++) if (byrun[wk, "sftpgo", rn] > 0 && byrun[wk, "ceiling", rn] > 0)
