@@ -239,8 +239,14 @@ impl Hook for HttpHook {
 impl fmt::Debug for HttpHook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;
+        let transport = if inner.direct.is_some() {
+            "hyper (plain HTTP)"
+        } else {
+            "reqwest"
+        };
         f.debug_struct("HttpHook")
             .field("url", &inner.redacted_url)
+            .field("transport", &transport)
             .field("timeout", &inner.timeout)
             .field("retry_policy", &inner.policy)
             .field("delivery_deadline", &inner.delivery_deadline)

@@ -73,3 +73,19 @@ async fn request_head_is_what_go_sends() {
         );
     }
 }
+
+/// Plain `http://` goes through hyper directly (no `Accept: */*`, asserted above); `https://`
+/// through reqwest. `Debug` says which.
+#[tokio::test]
+async fn the_transport_depends_on_the_scheme() {
+    let plain = quick("http://127.0.0.1:9/hook").build().unwrap();
+    assert!(
+        format!("{plain:?}").contains(r#"transport: "hyper (plain HTTP)""#),
+        "{plain:?}"
+    );
+    let tls = quick("https://127.0.0.1:9/hook").build().unwrap();
+    assert!(
+        format!("{tls:?}").contains(r#"transport: "reqwest""#),
+        "{tls:?}"
+    );
+}
