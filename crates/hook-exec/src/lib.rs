@@ -62,57 +62,63 @@ pub use hook::{ExecHook, ExecHookBuilder};
 
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
     use std::sync::Arc;
     use std::time::Duration;
 
-    use hook_core::{DisconnectEvent, Hook, HookStatus, Protocol};
+    use hook_core::{DisconnectEvent, ErrorKind, Hook, HookError, HookStatus, Protocol};
 
-    use crate::ExecHook;
+    use crate::hook::Inner;
+    use crate::{ExecHook, ExecHookBuilder};
+
+    /// `h.sh` in `dir`: with `sleep` as its argument it becomes a 30 s sleep; otherwise it prints
+    /// the username, its argument and what its stdin is, writes `oops` to stderr and exits 4.
+    fn script(dir: &Path) -> PathBuf {
+        let body = "#!/bin/sh\n\
+            if [ \"$1\" = sleep ]; then exec /bin/sleep 30; fi\n\
+            echo \"$SFTPGO_CONNECTION_USERNAME $1 $(/bin/readlink /proc/$$/fd/0)\"\n\
+            echo oops >&2\n\
+            exit 4\n";
+        // Written so that a concurrent spawn cannot hold it open for writing (no ETXTBSY).
+        hook_test_support::write_file_safely(dir, "h.sh", body.as_bytes(), 0o755)
+    }
+
+    /// Runs `builder`'s hook once with `force` applied to its internals; returns the error.
+    async fn run_forced(builder: ExecHookBuilder, force: impl FnOnce(&mut Inner)) -> HookError {
+        let mut hook = builder.build().unwrap();
+        force(Arc::get_mut(&mut hook.inner).unwrap());
+        let event = DisconnectEvent::new("1.2.3.4", Protocol::Sftp, "u", Duration::ZERO);
+        hook.on_disconnect(&event).await.unwrap_err()
+    }
+
+    fn sleeper(script: &Path) -> ExecHookBuilder {
+        ExecHook::builder(script)
+            .arg("sleep")
+            .timeout(Duration::from_millis(200))
+            .kill_grace(Duration::from_millis(200))
+    }
 
     /// The `posix_spawn` path (used where the Linux fast path is unavailable) gives the same
-    /// outcomes: environment, arguments, captured output, exit status, and a timeout that
-    /// terminates the program's group.
+    /// outcomes: environment, arguments, stdin, captured output, exit status, a timeout that
+    /// terminates the program's group, a spawn error.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn posix_spawn_path_gives_the_same_outcomes() {
         let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("h.sh");
-        std::fs::write(
-            &script,
-            "#!/bin/sh
-if [ \"$1\" = sleep ]; then exec /bin/sleep 30; fi
-\
-             echo \"$SFTPGO_CONNECTION_USERNAME $1 $(/bin/readlink /proc/$$/fd/0)\"\n\
-             echo oops >&2\nexit 4\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        let event = DisconnectEvent::new("1.2.3.4", Protocol::Sftp, "u", Duration::ZERO);
+        let script = script(dir.path());
+        let force = |inner: &mut Inner| inner.force_posix_spawn = true;
 
-        let mut hook = ExecHook::builder(&script).arg("x").build().unwrap();
-        Arc::get_mut(&mut hook.inner).unwrap().force_posix_spawn = true;
-        let err = hook.on_disconnect(&event).await.unwrap_err();
+        let err = run_forced(ExecHook::builder(&script).arg("x"), force).await;
         assert_eq!(err.status(), Some(HookStatus::Exit(4)));
         let output = err.output().unwrap();
         assert_eq!(output.stdout_lossy(), "u x /dev/null\n");
         assert_eq!(output.stderr_lossy(), "oops\n");
 
-        let mut hook = ExecHook::builder(&script)
-            .arg("sleep")
-            .timeout(Duration::from_millis(200))
-            .kill_grace(Duration::from_millis(200))
-            .build()
-            .unwrap();
-        Arc::get_mut(&mut hook.inner).unwrap().force_posix_spawn = true;
-        let err = hook.on_disconnect(&event).await.unwrap_err();
+        let err = run_forced(sleeper(&script), force).await;
         assert!(err.is_timeout());
         assert_eq!(err.status(), Some(HookStatus::Signal(15)));
 
-        let missing = dir.path().join("missing");
-        let mut hook = ExecHook::builder(&missing).build().unwrap();
-        Arc::get_mut(&mut hook.inner).unwrap().force_posix_spawn = true;
-        let err = hook.on_disconnect(&event).await.unwrap_err();
-        assert_eq!(err.kind(), hook_core::ErrorKind::Spawn);
+        let err = run_forced(ExecHook::builder(dir.path().join("missing")), force).await;
+        assert_eq!(err.kind(), ErrorKind::Spawn);
         assert!(err.to_string().contains("No such file"), "{err}");
     }
 
@@ -120,29 +126,13 @@ if [ \"$1\" = sleep ]; then exec /bin/sleep 30; fi
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn blocking_waiter_reports_exit_and_timeout() {
         let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("h.sh");
-        std::fs::write(
-            &script,
-            "#!/bin/sh\nif [ \"$1\" = sleep ]; then exec /bin/sleep 30; fi\nexit 4\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        let event = DisconnectEvent::new("1.2.3.4", Protocol::Sftp, "u", Duration::ZERO);
+        let script = script(dir.path());
+        let force = |inner: &mut Inner| inner.force_blocking_wait = true;
 
-        let mut hook = ExecHook::builder(&script).build().unwrap();
-        Arc::get_mut(&mut hook.inner).unwrap().force_blocking_wait = true;
-        let err = hook.on_disconnect(&event).await.unwrap_err();
+        let err = run_forced(ExecHook::builder(&script), force).await;
         assert_eq!(err.status(), Some(HookStatus::Exit(4)));
 
-        let mut hook = ExecHook::builder(&script)
-            .arg("sleep")
-            .timeout(Duration::from_millis(200))
-            .kill_grace(Duration::from_millis(200))
-            .build()
-            .unwrap();
-        Arc::get_mut(&mut hook.inner).unwrap().force_blocking_wait = true;
-        let err = hook.on_disconnect(&event).await.unwrap_err();
+        let err = run_forced(sleeper(&script), force).await;
         assert!(err.is_timeout());
         assert_eq!(err.status(), Some(HookStatus::Signal(15)));
     }

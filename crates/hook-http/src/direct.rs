@@ -53,9 +53,9 @@ pub(crate) struct AttemptError {
     pub(crate) source: Box<dyn StdError + Send + Sync>,
 }
 
-/// Why a redirect was not followed (the source of a `Redirect` failure).
+/// Why a redirect was not followed (the source of a `Redirect` failure, on both transports).
 #[derive(Debug)]
-struct RedirectRefused(String);
+pub(crate) struct RedirectRefused(pub(crate) String);
 
 impl fmt::Display for RedirectRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

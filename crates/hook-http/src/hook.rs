@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 use url::Url;
 
-use crate::direct::Direct;
+use crate::direct::{Direct, RedirectRefused};
 use crate::gourl::GoUrl;
 use crate::headers::{HeaderPlan, HeaderSource};
 use crate::retry::{Attempt, RetryPolicy, TransportFailure, is_success_status};
@@ -504,18 +504,6 @@ async fn drain(mut response: reqwest::Response) {
         }
     }
 }
-
-/// Why a redirect was not followed.
-#[derive(Debug)]
-struct RedirectRefused(String);
-
-impl fmt::Display for RedirectRefused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl StdError for RedirectRefused {}
 
 /// Sorts a reqwest error into the retry classes and describes it without any URL.
 fn classify(err: &reqwest::Error) -> (TransportFailure, String) {
