@@ -320,8 +320,14 @@ fn spawn_with(
         match (pid, pidfd) {
             (Some(pid), Some(pidfd)) if error == 0 => Ok(Some((pid, pidfd))),
             (pid, _) => {
-                // The child failed before its program ran and exited with 127: reap it.
+                // The child failed before its program ran and exited with 127, or (no pidfd,
+                // which CLONE_PIDFD never leaves out) the program runs unsupervised: kill its
+                // group and reap it.
                 if let Some(pid) = pid {
+                    if error == 0 {
+                        let _ =
+                            rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                    }
                     let _ =
                         rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
                 }
