@@ -97,7 +97,7 @@ fn available() -> bool {
 /// releases the write ends, so the program's output reaches EOF when it exits) and returns the
 /// pair. There are as many pairs as spawns ever ran at the same time (about one per runtime
 /// thread).
-pub(crate) struct Slots {
+struct Slots {
     free: Mutex<Vec<[OwnedFd; 2]>>,
 }
 

@@ -5,17 +5,17 @@
 //! request (once before sending, once for the response), whether or not a redirect happens. On a
 //! loopback endpoint that was about a fifth of the client's instructions per event (callgrind,
 //! docs/benchmarks.md). Here the event's `Url` is built once (by the caller) and turned into the
-//! request's `Uri` once; the rest is what reqwest does on top of the same hyper client: the
-//! headers (reqwest's defaults, `User-Agent` and `Accept-Encoding: gzip`, are added when the
-//! request has none), Go's header case, same-origin redirects with Go's limit and `Referer`, a
-//! per-attempt timeout covering the redirects and the body, and a drained body so the connection
-//! is reused. One difference on the wire, towards Go: no `Accept: */*` (reqwest adds it).
+//! request's `Uri` once; the rest is what reqwest does on top of the same hyper client: Go's
+//! header case, same-origin redirects with Go's limit and `Referer`, a per-attempt timeout
+//! covering the redirects and the body, and a drained body so the connection is reused. The
+//! headers (Go's defaults included) come from the hook's `HeaderPlan`, as for reqwest. One difference on the wire, towards Go: no `Accept: */*` (reqwest adds it).
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hook_config::redact_url;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Empty};
@@ -24,6 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use url::Url;
 
+use crate::hook::{DRAIN_LIMIT, MAX_REQUESTS_PER_ATTEMPT};
 use crate::retry::TransportFailure;
 
 /// Whether `base` (the hook URL without user-info, query or fragment) is sent by this transport:
@@ -35,17 +36,17 @@ pub(crate) fn applies(base: &Url, loopback: bool) -> bool {
     base.scheme() == "http" && (loopback || !proxied)
 }
 
-/// The pooled client and what every request carries.
+/// The pooled client.
 pub(crate) struct Direct {
     client: Client<HttpConnector, Empty<Bytes>>,
-    /// Added to a request that has no header of the same name (as reqwest's default headers).
-    defaults: HeaderMap,
 }
 
-/// One attempt's result: the final status and its `Retry-After`, or why there is none.
+/// One attempt's result, on either transport: the final status and its `Retry-After`, or why
+/// there is none.
 pub(crate) type Outcome = Result<(u16, Option<String>), AttemptError>;
 
-/// A failed attempt: its retry class, a description without any URL, and the error behind it.
+/// A failed attempt (either transport): its retry class, a description without any URL, and the
+/// error behind it.
 #[derive(Debug)]
 pub(crate) struct AttemptError {
     pub(crate) failure: TransportFailure,
@@ -80,7 +81,7 @@ impl StdError for TimedOut {}
 impl Direct {
     /// The client, configured as the reqwest one: `max_idle_per_host` idle connections kept for
     /// 90 s, `TCP_NODELAY`, Go's header case, HTTP/1.1 only.
-    pub(crate) fn new(max_idle_per_host: usize, defaults: HeaderMap) -> Direct {
+    pub(crate) fn new(max_idle_per_host: usize) -> Direct {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.enforce_http(true);
@@ -90,28 +91,19 @@ impl Direct {
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .http1_title_case_headers(true)
             .build(connector);
-        Direct { client, defaults }
+        Direct { client }
     }
 
-    /// One attempt: `GET url` with `headers`, following same-origin redirects (at most
-    /// `max_requests` requests), within `timeout`, the body read and discarded up to
-    /// `drain_limit` bytes. `redact` describes a URL for an error message without its secrets.
+    /// One attempt: `GET url` with the headers `headers` gives (asked again for each followed
+    /// redirect), following same-origin redirects (at most [`MAX_REQUESTS_PER_ATTEMPT`]
+    /// requests), all within `timeout`, each body read and discarded up to [`DRAIN_LIMIT`] bytes.
     pub(crate) async fn attempt(
         &self,
         url: Url,
-        mut headers: HeaderMap,
+        headers: impl Fn() -> HeaderMap,
         timeout: Duration,
-        max_requests: usize,
-        drain_limit: usize,
-        redact: impl Fn(&str) -> String,
     ) -> Outcome {
-        for (name, value) in &self.defaults {
-            if !headers.contains_key(name) {
-                headers.insert(name, value.clone());
-            }
-        }
-        let run = self.follow(url, headers, max_requests, drain_limit, redact);
-        match tokio::time::timeout(timeout, run).await {
+        match tokio::time::timeout(timeout, self.follow(url, headers)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(AttemptError {
                 failure: TransportFailure::Timeout,
@@ -121,14 +113,7 @@ impl Direct {
         }
     }
 
-    async fn follow(
-        &self,
-        url: Url,
-        headers: HeaderMap,
-        max_requests: usize,
-        drain_limit: usize,
-        redact: impl Fn(&str) -> String,
-    ) -> Outcome {
+    async fn follow(&self, url: Url, headers: impl Fn() -> HeaderMap) -> Outcome {
         let mut current = url;
         let mut referer: Option<HeaderValue> = None;
         let mut made = 0usize;
@@ -139,24 +124,20 @@ impl Direct {
                 .map_err(|e| other("invalid URL", e))?;
             let mut request = Request::new(Empty::new());
             *request.uri_mut() = uri;
-            *request.headers_mut() = headers.clone();
-            if let Some(r) = &referer {
-                request.headers_mut().insert(header::REFERER, r.clone());
+            *request.headers_mut() = headers();
+            if let Some(r) = referer.take() {
+                request.headers_mut().insert(header::REFERER, r);
             }
             let response = self.client.request(request).await.map_err(classify)?;
             made += 1;
             let status = response.status();
-            let location = if status.is_redirection() && is_followed(status.as_u16()) {
+            let location = if is_followed(status.as_u16()) {
                 response.headers().get(header::LOCATION).cloned()
             } else {
                 None
             };
-            let retry_after = response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            drain(response.into_body(), drain_limit).await;
+            let retry_after = retry_after(response.headers());
+            drain(response.into_body()).await;
             let Some(location) = location else {
                 return Ok((status.as_u16(), retry_after));
             };
@@ -174,20 +155,50 @@ impl Direct {
                 return Err(redirect(format!(
                     "redirect ({}) to another origin not followed: {}",
                     status.as_u16(),
-                    redact(next.as_str())
+                    redact_url(next.as_str())
                 )));
             }
-            if made >= max_requests {
-                return Err(redirect(format!("stopped after {max_requests} redirects")));
+            if made >= MAX_REQUESTS_PER_ATTEMPT {
+                return Err(redirect(format!(
+                    "stopped after {MAX_REQUESTS_PER_ATTEMPT} redirects"
+                )));
             }
             // As Go and reqwest: the previous URL, without user-info or fragment.
-            let mut previous = current.clone();
+            let mut previous = current;
             let _ = previous.set_username("");
             let _ = previous.set_password(None);
             previous.set_fragment(None);
             referer = HeaderValue::from_str(previous.as_str()).ok();
             current = next;
         }
+    }
+}
+
+/// The `Retry-After` value of a response, as text (both transports).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A connection failure or another request failure (both transports), described by the deepest
+/// error of `err`'s source chain: never `err`'s own text, which may hold the URL.
+pub(crate) fn connect_or_other(connect: bool, err: &dyn StdError) -> (TransportFailure, String) {
+    let mut detail = None;
+    let mut current = err.source();
+    while let Some(e) = current {
+        detail = Some(e.to_string());
+        current = e.source();
+    }
+    let (failure, head) = if connect {
+        (TransportFailure::Connect, "connection failed")
+    } else {
+        (TransportFailure::Other, "request failed")
+    };
+    match detail {
+        Some(detail) if !detail.is_empty() => (failure, format!("{head}: {detail}")),
+        _ => (failure, head.to_owned()),
     }
 }
 
@@ -214,22 +225,7 @@ fn other(what: &str, e: impl StdError + Send + Sync + 'static) -> AttemptError {
 
 /// Sorts a hyper client error into the retry classes, described as the reqwest path does.
 fn classify(err: hyper_util::client::legacy::Error) -> AttemptError {
-    let mut detail = String::new();
-    let mut current: Option<&(dyn StdError + 'static)> = err.source();
-    while let Some(e) = current {
-        detail = e.to_string();
-        current = e.source();
-    }
-    let (failure, head) = if err.is_connect() {
-        (TransportFailure::Connect, "connection failed")
-    } else {
-        (TransportFailure::Other, "request failed")
-    };
-    let reason = if detail.is_empty() {
-        format!("{head}: {err}")
-    } else {
-        format!("{head}: {detail}")
-    };
+    let (failure, reason) = connect_or_other(err.is_connect(), &err);
     AttemptError {
         failure,
         reason,
@@ -237,14 +233,14 @@ fn classify(err: hyper_util::client::legacy::Error) -> AttemptError {
     }
 }
 
-/// Reads and discards up to `limit` bytes so the connection returns to the pool; a longer body
-/// is dropped, which closes its connection.
-async fn drain(mut body: hyper::body::Incoming, limit: usize) {
+/// Reads and discards up to [`DRAIN_LIMIT`] bytes so the connection returns to the pool; a longer
+/// body is dropped, which closes its connection.
+async fn drain(mut body: hyper::body::Incoming) {
     let mut read = 0usize;
     while let Some(Ok(frame)) = body.frame().await {
         if let Some(data) = frame.data_ref() {
             read += data.len();
-            if read > limit {
+            if read > DRAIN_LIMIT {
                 break;
             }
         }

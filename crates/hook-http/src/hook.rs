@@ -17,7 +17,9 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 use url::Url;
 
-use crate::direct::{Direct, RedirectRefused};
+use crate::direct::{
+    AttemptError, Direct, Outcome, RedirectRefused, connect_or_other, retry_after,
+};
 use crate::gourl::GoUrl;
 use crate::headers::{HeaderPlan, HeaderSource};
 use crate::retry::{Attempt, RetryPolicy, TransportFailure, is_success_status};
@@ -29,10 +31,10 @@ pub const GO_USER_AGENT: &str = "Go-http-client/1.1";
 
 /// How many response-body bytes are read (and discarded) so the connection can be reused; a
 /// longer body closes the connection instead.
-const DRAIN_LIMIT: usize = 64 * 1024;
+pub(crate) const DRAIN_LIMIT: usize = 64 * 1024;
 
 /// Go's redirect limit: `stopped after 10 redirects` when ten requests were already made.
-const MAX_REQUESTS_PER_ATTEMPT: usize = 10;
+pub(crate) const MAX_REQUESTS_PER_ATTEMPT: usize = 10;
 
 /// SFTPGo's HTTP post-disconnect hook: a `GET` of the hook URL with the event in the query,
 /// configured headers, retries and TLS options, over one pooled connection set shared by every
@@ -261,11 +263,7 @@ impl fmt::Debug for HttpHook {
 /// What a finished attempt left us with.
 enum Last {
     Status(u16),
-    Failed {
-        failure: TransportFailure,
-        reason: String,
-        source: Box<dyn StdError + Send + Sync>,
-    },
+    Failed(AttemptError),
 }
 
 impl Inner {
@@ -302,31 +300,19 @@ impl Inner {
                 (self.timeout, false)
             };
             let attempt_url = first_url.take().unwrap_or_else(event_url);
-            let (outcome_last, retry_after) = if let Some(direct) = &self.direct {
-                let sent = direct
-                    .attempt(
-                        attempt_url,
-                        self.headers.headers(final_url),
-                        attempt_timeout,
-                        MAX_REQUESTS_PER_ATTEMPT,
-                        DRAIN_LIMIT,
-                        |u| redact_url(u).into_owned(),
-                    )
-                    .await;
-                match sent {
-                    Ok((status, retry_after)) => (Last::Status(status), retry_after),
-                    Err(e) => (
-                        Last::Failed {
-                            failure: e.failure,
-                            reason: e.reason,
-                            source: e.source,
-                        },
-                        None,
-                    ),
+            let sent = match &self.direct {
+                Some(direct) => {
+                    let headers = || self.headers.headers(final_url);
+                    direct.attempt(attempt_url, headers, attempt_timeout).await
                 }
-            } else {
-                self.send_reqwest(attempt_url, final_url, attempt_timeout)
-                    .await
+                None => {
+                    self.send_reqwest(attempt_url, final_url, attempt_timeout)
+                        .await
+                }
+            };
+            let (outcome_last, retry_after) = match sent {
+                Ok((status, retry_after)) => (Last::Status(status), retry_after),
+                Err(e) => (Last::Failed(e), None),
             };
             attempt += 1;
             let outcome = match &outcome_last {
@@ -334,7 +320,7 @@ impl Inner {
                     status: *status,
                     retry_after: retry_after.as_deref(),
                 },
-                Last::Failed { failure, .. } => Attempt::Failed(*failure),
+                Last::Failed(e) => Attempt::Failed(e.failure),
             };
             if let Last::Status(status) = outcome_last
                 && is_success_status(status)
@@ -345,13 +331,7 @@ impl Inner {
             let wait = self.policy.decide(attempt - 1, &outcome, SystemTime::now());
             let Some(wait) = wait else {
                 let deadline_hit = cut_by_deadline
-                    && matches!(
-                        outcome_last,
-                        Last::Failed {
-                            failure: TransportFailure::Timeout,
-                            ..
-                        }
-                    );
+                    && matches!(&outcome_last, Last::Failed(e) if e.failure == TransportFailure::Timeout);
                 return Err(self.failure(outcome_last, attempt, started, deadline_hit, None));
             };
             let remaining = remaining_at(Instant::now());
@@ -379,32 +359,18 @@ impl Inner {
         url: Url,
         final_url: impl FnOnce() -> String,
         timeout: Duration,
-    ) -> (Last, Option<String>) {
+    ) -> Outcome {
         let mut request = reqwest::Request::new(Method::GET, url);
         *request.headers_mut() = self.headers.headers(final_url);
         *request.timeout_mut() = Some(timeout);
         match self.client.execute(request).await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let retry_after = response
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
+                let retry_after = retry_after(response.headers());
                 drain(response).await;
-                (Last::Status(status), retry_after)
+                Ok((status, retry_after))
             }
-            Err(err) => {
-                let (failure, reason) = classify(&err);
-                (
-                    Last::Failed {
-                        failure,
-                        reason,
-                        source: Box::new(err.without_url()),
-                    },
-                    None,
-                )
-            }
+            Err(err) => Err(classify(err)),
         }
     }
 
@@ -419,9 +385,9 @@ impl Inner {
         let what = describe(&last);
         let (kind, status, source) = match last {
             Last::Status(status) => (ErrorKind::HttpStatus, Some(HookStatus::Http(status)), None),
-            Last::Failed {
+            Last::Failed(AttemptError {
                 failure, source, ..
-            } => {
+            }) => {
                 let kind = match failure {
                     TransportFailure::Timeout => ErrorKind::Timeout,
                     TransportFailure::UntrustedCertificate | TransportFailure::Tls => {
@@ -490,7 +456,7 @@ fn describe(last: &Last) -> String {
                 None => format!("HTTP {status}"),
             }
         }
-        Last::Failed { reason, .. } => reason.clone(),
+        Last::Failed(e) => e.reason.clone(),
     }
 }
 
@@ -506,8 +472,7 @@ async fn drain(mut response: reqwest::Response) {
 }
 
 /// Sorts a reqwest error into the retry classes and describes it without any URL.
-fn classify(err: &reqwest::Error) -> (TransportFailure, String) {
-    let mut chain: Vec<String> = Vec::new();
+fn classify(err: reqwest::Error) -> AttemptError {
     let mut rustls_error: Option<&rustls::Error> = None;
     let mut redirect: Option<&RedirectRefused> = None;
     let mut current: Option<&(dyn StdError + 'static)> = err.source();
@@ -518,43 +483,27 @@ fn classify(err: &reqwest::Error) -> (TransportFailure, String) {
         if rustls_error.is_none() {
             rustls_error = find_rustls_error(e);
         }
-        let text = e.to_string();
-        if chain.last() != Some(&text) {
-            chain.push(text);
-        }
         current = e.source();
     }
-    if let Some(r) = redirect {
-        return (TransportFailure::Redirect, r.0.clone());
-    }
-    if err.is_timeout() {
-        return (TransportFailure::Timeout, "timed out".to_owned());
-    }
-    if let Some(t) = rustls_error {
+    let (failure, reason) = if let Some(r) = redirect {
+        (TransportFailure::Redirect, r.0.clone())
+    } else if err.is_timeout() {
+        (TransportFailure::Timeout, "timed out".to_owned())
+    } else if let Some(t) = rustls_error {
         let failure = if matches!(t, rustls::Error::InvalidCertificate(_)) {
             TransportFailure::UntrustedCertificate
         } else {
             TransportFailure::Tls
         };
-        return (failure, format!("TLS handshake failed: {t}"));
+        (failure, format!("TLS handshake failed: {t}"))
+    } else {
+        connect_or_other(err.is_connect(), &err)
+    };
+    AttemptError {
+        failure,
+        reason,
+        source: Box::new(err.without_url()),
     }
-    let failure = if err.is_connect() {
-        TransportFailure::Connect
-    } else {
-        TransportFailure::Other
-    };
-    let head = if err.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    let detail = chain.last().cloned().unwrap_or_default();
-    let reason = if detail.is_empty() {
-        head.to_owned()
-    } else {
-        format!("{head}: {detail}")
-    };
-    (failure, reason)
 }
 
 /// The rustls error inside `err`, looking through `io::Error` wrappers (whose `source()` skips
@@ -765,7 +714,13 @@ impl HttpHookBuilder {
                 url: &h.url,
             })
             .collect();
-        let headers = HeaderPlan::new(&sources, &go_url, HeaderMap::new())?;
+        // Go's defaults ride in the plan: a configured header of the same name replaces them.
+        let mut defaults = HeaderMap::new();
+        let user_agent = HeaderValue::from_str(&self.user_agent)
+            .map_err(|_| ConfigError::invalid("user_agent", "not a valid header value"))?;
+        defaults.insert(header::USER_AGENT, user_agent);
+        defaults.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        let headers = HeaderPlan::new(&sources, &go_url, defaults)?;
 
         let tls = crate::tls::client_config(&TlsSources {
             ca_files: self
@@ -793,12 +748,6 @@ impl HttpHookBuilder {
                 "http.skip_tls_verify is set: the hook's server certificate and host name are not verified"
             );
         }
-
-        let mut defaults = HeaderMap::new();
-        let user_agent = HeaderValue::from_str(&self.user_agent)
-            .map_err(|_| ConfigError::invalid("user_agent", "not a valid header value"))?;
-        defaults.insert(header::USER_AGENT, user_agent);
-        defaults.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
 
         let origin = base_url.origin();
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
@@ -835,10 +784,8 @@ impl HttpHookBuilder {
             // case it must retry. Our policy is the only retry: turn the layer off.
             client = client.retry(reqwest::retry::never().max_retries_per_request(0));
         }
-        let direct_defaults = defaults.clone();
         let client = client
             .tls_backend_preconfigured(tls)
-            .default_headers(defaults)
             .redirect(redirect)
             .timeout(self.timeout)
             .pool_max_idle_per_host(self.max_idle_per_host)
@@ -856,7 +803,7 @@ impl HttpHookBuilder {
         let policy = RetryPolicy::new(self.retry_max, self.wait_min, self.wait_max)
             .with_retry_after_max(retry_after_max);
         let direct = crate::direct::applies(&base_url, loopback)
-            .then(|| Direct::new(self.max_idle_per_host, direct_defaults));
+            .then(|| Direct::new(self.max_idle_per_host));
         Ok(HttpHook {
             inner: Arc::new(Inner {
                 client,

@@ -57,7 +57,11 @@ async fn ca_from_ca_certificates_relative_to_the_config_dir() {
     );
     let delivery = hook.send(&sample_event()).await.unwrap();
     assert_eq!(delivery.attempts(), 1);
-    assert!(server.wait_for_requests(1, WAIT).await[0].tls);
+    let request = &server.wait_for_requests(1, WAIT).await[0];
+    assert!(request.tls);
+    // Go's default headers through reqwest too (https:// hooks).
+    assert_eq!(request.header("user-agent"), Some("Go-http-client/1.1"));
+    assert_eq!(request.header("accept-encoding"), Some("gzip"));
 }
 
 #[tokio::test]
