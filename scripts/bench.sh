@@ -23,7 +23,8 @@
 #   EXTRA_CONCURRENCY="64"  extra HTTP lines for ours with these --concurrency values ("" for none)
 #   SETTLE=1          seconds of pause before every measured command
 #   OUT=target/bench  where results-<timestamp>.{tsv,md} are written
-#   SKIP_BUILD=1      use the existing target/release/hookctl
+#   SKIP_BUILD=1      use the existing release hookctl (under $CARGO_TARGET_DIR if set, else target/)
+#   PEER_DIR=../shared/peer   where the Go peer (sink, sftpgo-hookpath, build.sh) is
 #
 # Needs: cargo, gcc, wrk, GNU time (/usr/bin/time). As root on Debian the missing ones are
 # installed with apt-get (wrk, time, gcc); the peer is built with ../shared/peer/build.sh if needed.
@@ -42,7 +43,7 @@ SETTLE=${SETTLE:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEER=${PEER_DIR:-$ROOT/../shared/peer}
 OUT=${OUT:-$ROOT/target/bench}
-HOOKCTL=$ROOT/target/release/hookctl
+HOOKCTL=${CARGO_TARGET_DIR:-$ROOT/target}/release/hookctl
 STAMP=$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
 RAW=$OUT/results-$STAMP.tsv
