@@ -4,8 +4,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crate::Protocol;
 use crate::fields::SftpgoFields;
+use crate::{EventId, Protocol};
 
 /// One ended connection (or SSH channel): what a post-disconnect hook is told about.
 ///
@@ -13,6 +13,10 @@ use crate::fields::SftpgoFields;
 /// username (empty when the client never logged in) and the connection's duration. The duration is
 /// fixed when the event is created, at disconnect, however long the event later waits in a queue
 /// (spec Part A, D2).
+///
+/// Every event also carries an [`EventId`], made when the event is created and kept by every copy
+/// and redelivery (replace it with [`with_id`](DisconnectEvent::with_id) when rebuilding an event
+/// recorded earlier, as a spool or a relay does). Backends that deduplicate use it.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -39,6 +43,7 @@ use crate::fields::SftpgoFields;
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DisconnectEvent {
+    id: EventId,
     ip: String,
     protocol: Protocol,
     username: String,
@@ -54,6 +59,7 @@ impl DisconnectEvent {
         duration: Duration,
     ) -> Self {
         DisconnectEvent {
+            id: EventId::new(),
             ip: ip.into(),
             protocol,
             username: username.into(),
@@ -103,6 +109,18 @@ impl DisconnectEvent {
         DisconnectEventBuilder {
             event: DisconnectEvent::new(String::new(), protocol, String::new(), Duration::ZERO),
         }
+    }
+
+    /// The event's identity, the same for every delivery of this event (see [`EventId`]).
+    pub fn id(&self) -> EventId {
+        self.id
+    }
+
+    /// The same event with the identity `id` (for an event recorded earlier and read back).
+    #[must_use]
+    pub fn with_id(mut self, id: EventId) -> Self {
+        self.id = id;
+        self
     }
 
     /// The client IP as text, exactly as passed to the hook.
@@ -171,6 +189,12 @@ impl DisconnectEventBuilder {
     /// Sets the IP from a remote-address string (see [`ip_from_remote_addr`]).
     pub fn remote_addr(mut self, remote_addr: &str) -> Self {
         self.event.ip = ip_from_remote_addr(remote_addr).to_owned();
+        self
+    }
+
+    /// Sets the identity (by default a new [`EventId`]).
+    pub fn id(mut self, id: EventId) -> Self {
+        self.event.id = id;
         self
     }
 
@@ -381,11 +405,14 @@ mod tests {
 
     #[test]
     fn builder_sets_every_field() {
+        let id = crate::EventId::new();
         let event = DisconnectEvent::builder(Protocol::Scp)
             .remote_addr("[2001:db8::1]:50000")
             .username("john")
             .duration(Duration::from_millis(7))
+            .id(id)
             .build();
+        assert_eq!(event.id(), id);
         assert_eq!(
             event,
             DisconnectEvent::new(
@@ -394,7 +421,15 @@ mod tests {
                 "john",
                 Duration::from_millis(7)
             )
+            .with_id(id)
         );
+        assert_ne!(
+            DisconnectEvent::new("", Protocol::Ftp, "", Duration::ZERO).id(),
+            DisconnectEvent::new("", Protocol::Ftp, "", Duration::ZERO).id(),
+            "each new event gets its own id"
+        );
+        let copy = event.clone();
+        assert_eq!(copy.id(), event.id(), "a copy keeps the id");
         assert_eq!(
             event.to_string(),
             "SCP disconnect of \"john\" from 2001:db8::1 after 7 ms"

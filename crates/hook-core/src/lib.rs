@@ -30,6 +30,7 @@ mod error;
 mod event;
 mod fields;
 mod hook;
+mod id;
 mod outcome;
 mod protocol;
 
@@ -38,5 +39,6 @@ pub use error::{ErrorKind, HookError};
 pub use event::{DisconnectEvent, DisconnectEventBuilder, ip_from_remote_addr};
 pub use fields::{Field, SftpgoFields};
 pub use hook::Hook;
+pub use id::{EventId, ParseEventIdError};
 pub use outcome::{Backend, CapturedOutput, Delivery, HookStatus};
 pub use protocol::{ParseProtocolError, Protocol};
