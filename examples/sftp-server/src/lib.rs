@@ -50,6 +50,7 @@
 #![forbid(unsafe_code)]
 
 mod channel_hook;
+mod scp;
 mod server;
 mod sftp;
 mod ssh;
