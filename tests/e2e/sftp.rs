@@ -22,6 +22,8 @@ use hook_test_support::{
 use hooks::{HookConfig, ShutdownReport};
 use sftp_server_example::{Settings, SftpServer, load_authorized_keys};
 
+mod scp;
+
 const USER: &str = "alice";
 /// How long the "about 1.5 s" sessions stay open after their transfers.
 const HOLD: Duration = Duration::from_millis(1500);
