@@ -240,6 +240,32 @@ fn scp_with_fewer_than_two_arguments_is_refused_and_fires_nothing() {
 }
 
 #[test]
+fn an_scp_command_line_the_server_does_not_run_exits_1_and_still_fires_scp() {
+    let fx = Fixture::new();
+    let script = fx.record_script("");
+    let server = fx.start_server(fx.load(&script.to_string_lossy(), "", &[]));
+
+    // Two arguments: SCP by SFTPGo's rule, even though `-x` is refused.
+    let began = Instant::now();
+    let output = Command::new("ssh")
+        .args(ssh_options(&fx))
+        .args(["-p", &server.port().to_string()])
+        .arg(format!("{USER}@127.0.0.1"))
+        .args(["scp", "-x", "/a"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("scp: unsupported option -x"),
+        "the fatal message: {stdout:?}"
+    );
+
+    one_scp_event(&fx, server, began.elapsed());
+}
+
+#[test]
 fn scp_upload_fires_one_http_hook_with_protocol_scp() {
     let fx = Fixture::new();
     let endpoint = TestServer::builder().start_blocking();
