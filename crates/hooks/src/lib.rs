@@ -54,7 +54,7 @@ mod fire;
 mod options;
 mod stats;
 
-pub use build::{BuildError, BuildErrorKind, build_hook, build_hook_for_target};
+pub use build::{BuildError, BuildErrorKind, build_hook, build_hook_for_target, validate_config};
 pub use dispatcher::Dispatcher;
 pub use fire::{FireError, FireErrorKind, Fired};
 pub use options::DispatcherOptions;
@@ -68,8 +68,8 @@ pub use hook_core::{
 
 pub use hook_config::{
     CommandEntry, CommandSection, CommonSection, ConfigError, ConfigErrorKind, HOOK_KEY,
-    HookConfig, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader, TlsKeyPair,
-    redact_url,
+    HookConfig, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader,
+    MAX_DISPATCHER_LIMIT, TlsKeyPair, redact_query, redact_url,
 };
 
 #[cfg(feature = "load")]
