@@ -309,8 +309,9 @@ fn describe(outcome: &Outcome) -> String {
                 String::new()
             };
             let _ = writeln!(s, "--- {name}{note}");
-            s.push_str(&text);
-            if !text.ends_with('\n') {
+            // Shown line by line, with control characters (escape sequences, CR) escaped.
+            for line in text.lines() {
+                s.push_str(&hooks::escape_control_chars(line));
                 s.push('\n');
             }
         }

@@ -79,7 +79,7 @@ mod validate;
 
 pub use error::{ConfigError, ConfigErrorKind};
 #[cfg(feature = "load")]
-pub use load::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader};
+pub use load::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader, MAX_CONFIG_FILE_SIZE};
 pub use redact::{REDACTED, redact_query, redact_url};
 pub use target::{HOOK_KEY, HookTarget, HookUrl};
 pub use types::{

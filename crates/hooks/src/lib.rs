@@ -63,7 +63,7 @@ pub use stats::{DispatcherStats, ShutdownReport};
 pub use hook_core::{
     Backend, CapturedOutput, Delivery, DisconnectEvent, DisconnectEventBuilder, ErrorKind, Field,
     Hook, HookError, HookStatus, ParseProtocolError, Protocol, SftpgoFields, async_trait,
-    ip_from_remote_addr,
+    escape_control_chars, ip_from_remote_addr,
 };
 
 pub use hook_config::{
@@ -73,7 +73,7 @@ pub use hook_config::{
 };
 
 #[cfg(feature = "load")]
-pub use hook_config::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader};
+pub use hook_config::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader, MAX_CONFIG_FILE_SIZE};
 
 #[cfg(feature = "exec")]
 pub use hook_exec::ExecHook;
