@@ -178,12 +178,66 @@ fn validate_for_target(
     Ok(())
 }
 
-/// Reads and parses the TLS files exactly as an HTTP hook does, by building one (for a fixed
-/// loopback URL no proxy applies to, with the configuration's TLS settings and nothing else, so
-/// that only the files can fail); its errors name `http.ca_certificates[i]` or
+/// The largest TLS file read at start-up (a CA bundle is a few hundred KiB).
+const MAX_TLS_FILE_SIZE: u64 = 16 << 20;
+
+/// Every TLS file of the `http` section with its key and what it is.
+fn tls_files(config: &HookConfig) -> Vec<(String, &'static str, &str)> {
+    let http = &config.http;
+    let mut files = Vec::new();
+    for (i, path) in http.ca_certificates.iter().enumerate() {
+        files.push((
+            format!("http.ca_certificates[{i}]"),
+            "CA certificate",
+            path.as_str(),
+        ));
+    }
+    for (i, pair) in http.certificates.iter().enumerate() {
+        files.push((
+            format!("http.certificates[{i}].cert"),
+            "certificate",
+            pair.cert.as_str(),
+        ));
+        files.push((
+            format!("http.certificates[{i}].key"),
+            "key",
+            pair.key.as_str(),
+        ));
+    }
+    files
+}
+
+/// Checks the `http` section's TLS files: first that each existing one is a regular file of a
+/// sane size (a FIFO would block the start-up forever, a device never end), then, with the
+/// `http` backend, reads and parses them exactly as an HTTP hook does, by building one (for a
+/// fixed loopback URL no proxy applies to, with the configuration's TLS settings and nothing
+/// else, so that only the files can fail); errors name `http.ca_certificates[i]` or
 /// `http.certificates[i].cert`/`.key`.
-#[cfg(feature = "http")]
 fn check_tls_files(config: &HookConfig) -> Result<(), BuildError> {
+    for (key, what, path) in tls_files(config) {
+        let problem = match std::fs::metadata(path) {
+            // A missing or unreadable file: reported by the backend's own loading below.
+            Err(_) => None,
+            Ok(m) if !m.is_file() => Some("not a regular file".to_owned()),
+            Ok(m) if m.len() > MAX_TLS_FILE_SIZE => {
+                Some(format!("larger than {MAX_TLS_FILE_SIZE} bytes"))
+            }
+            Ok(_) => None,
+        };
+        if let Some(problem) = problem {
+            return Err(ConfigError::new(
+                hook_config::ConfigErrorKind::Io,
+                key,
+                format!("unable to load {what} {path:?}: {problem}"),
+            )
+            .into());
+        }
+    }
+    parse_tls_files(config)
+}
+
+#[cfg(feature = "http")]
+fn parse_tls_files(config: &HookConfig) -> Result<(), BuildError> {
     if config.http.ca_certificates.is_empty() && config.http.certificates.is_empty() {
         return Ok(());
     }
@@ -199,22 +253,12 @@ fn check_tls_files(config: &HookConfig) -> Result<(), BuildError> {
 }
 
 /// Without the `http` backend the files cannot be parsed as it would; each must at least be a
-/// readable, non-empty regular file.
+/// readable, non-empty file.
 #[cfg(not(feature = "http"))]
-fn check_tls_files(config: &HookConfig) -> Result<(), BuildError> {
-    let http = &config.http;
-    let mut files: Vec<(String, &str)> = Vec::new();
-    for (i, path) in http.ca_certificates.iter().enumerate() {
-        files.push((format!("http.ca_certificates[{i}]"), path));
-    }
-    for (i, pair) in http.certificates.iter().enumerate() {
-        files.push((format!("http.certificates[{i}].cert"), &pair.cert));
-        files.push((format!("http.certificates[{i}].key"), &pair.key));
-    }
-    for (key, path) in files {
+fn parse_tls_files(config: &HookConfig) -> Result<(), BuildError> {
+    for (key, what, path) in tls_files(config) {
         let problem = match std::fs::metadata(path) {
             Err(e) => Some(e.to_string()),
-            Ok(m) if !m.is_file() => Some("not a regular file".to_owned()),
             Ok(m) if m.len() == 0 => Some("empty".to_owned()),
             Ok(_) => std::fs::File::open(path).err().map(|e| e.to_string()),
         };
@@ -222,7 +266,7 @@ fn check_tls_files(config: &HookConfig) -> Result<(), BuildError> {
             return Err(ConfigError::new(
                 hook_config::ConfigErrorKind::Io,
                 key,
-                format!("unable to load {path:?}: {problem}"),
+                format!("unable to load {what} {path:?}: {problem}"),
             )
             .into());
         }

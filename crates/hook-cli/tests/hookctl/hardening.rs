@@ -194,6 +194,27 @@ fn item6_check_refuses_bad_tls_files_whatever_the_hook_target() {
             assert!(stderr(&out).contains(named), "{}", stderr(&out));
         }
     }
+    // A FIFO as a CA file would block the start-up forever: refused without being opened.
+    let status = Command::new("mkfifo")
+        .arg(d.join("fifo.pem"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    write(
+        d,
+        "sftpgo.json",
+        &format!(
+            r#"{{"common": {{"post_disconnect_hook": "{script}"}}, "http": {{"ca_certificates": ["fifo.pem"]}}}}"#
+        ),
+    );
+    let out = output_within(hookctl_command(d, &[], &["check"], &[]), BOUND);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("http.ca_certificates[0]")
+            && stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
