@@ -29,12 +29,15 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Validate the configuration and print the effective settings (secrets redacted).
-    /// Exit 0 when valid, 2 when not.
+    /// Validate the configuration exactly as a server's start-up does (TLS files whatever the
+    /// hook, dispatcher limits, the program) and print the effective settings (secrets
+    /// redacted). Exit 0 when valid, 2 when not.
     Check,
     /// Fire N copies of a disconnect event through the Dispatcher and wait for all of them.
-    /// Exit 0 when every event was delivered, 1 when any failed, 2 on a usage or
-    /// configuration error.
+    /// Exit 0 when every event was delivered, 1 when any failed, 2 on a usage, configuration
+    /// or start-up error. SIGINT or SIGTERM stops firing, shuts the dispatcher down within 1 s
+    /// (killing the process groups of programs still running), prints the summary and exits 1;
+    /// a second signal exits at once (128 + the signal).
     Fire(FireArgs),
 }
 

@@ -7,9 +7,12 @@
 //!         [--username NAME] [--duration-ms MS] [--events N] [--concurrency C] [--json]
 //! ```
 //!
-//! Exit status: 0 valid / every event delivered; 1 some event failed; 2 usage or configuration
-//! error. The last line `fire` prints is always
-//! `events=N failed=F elapsed_ms=X events_per_s=Y p50_ms=A p99_ms=B`.
+//! Exit status: 0 valid / every event delivered; 1 some event failed, or `fire` was interrupted
+//! by SIGINT or SIGTERM (it stops firing, shuts the dispatcher down with a 1 s deadline, killing
+//! the process groups of programs still running, and prints the summary); 2 usage,
+//! configuration or start-up error (including threads that cannot be created); 128 + the signal
+//! number when a second signal makes `fire` exit at once. The last line `fire` prints (but on a
+//! second signal) is always `events=N failed=F elapsed_ms=X events_per_s=Y p50_ms=A p99_ms=B`.
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +20,7 @@ mod check;
 mod cli;
 mod fire;
 mod report;
+mod runtime;
 
 use std::process::ExitCode;
 

@@ -79,11 +79,11 @@ mod validate;
 
 pub use error::{ConfigError, ConfigErrorKind};
 #[cfg(feature = "load")]
-pub use load::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader};
-pub use redact::{REDACTED, redact_url};
+pub use load::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader, MAX_CONFIG_FILE_SIZE};
+pub use redact::{REDACTED, redact_query, redact_url};
 pub use target::{HOOK_KEY, HookTarget, HookUrl};
 pub use types::{
     CommandEntry, CommandSection, CommonSection, HookConfig, HooksSection, HttpClientsSection,
     HttpHeader, TlsKeyPair,
 };
-pub use validate::{COMMAND_HOOK_NAMES, COMMAND_TIMEOUT_RANGE};
+pub use validate::{COMMAND_HOOK_NAMES, COMMAND_TIMEOUT_RANGE, MAX_DISPATCHER_LIMIT};

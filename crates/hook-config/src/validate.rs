@@ -28,6 +28,11 @@ pub const COMMAND_HOOK_NAMES: [&str; 10] = [
     "keyboard_interactive",
 ];
 
+/// The largest `hooks.queue_capacity` and `hooks.max_in_flight`: the most a dispatcher's queue
+/// and slot semaphore can hold (tokio's semaphores refuse more permits than `usize::MAX >> 3`,
+/// 2^61 - 1 on 64-bit targets).
+pub const MAX_DISPATCHER_LIMIT: usize = usize::MAX >> 3;
+
 /// The range of `command.timeout` and of a non-zero `command.commands[].timeout`, in seconds.
 pub const COMMAND_TIMEOUT_RANGE: std::ops::RangeInclusive<i64> = 1..=300;
 
@@ -281,7 +286,8 @@ fn check_env_list(key: &str, env: &[String]) -> Result<(), ConfigError> {
 }
 
 impl HooksSection {
-    /// Checks our `hooks` section: `queue_capacity` and `max_in_flight` `> 0`; `protocols` not
+    /// Checks our `hooks` section: `queue_capacity` and `max_in_flight` `> 0` and at most
+    /// [`MAX_DISPATCHER_LIMIT`]; `protocols` not
     /// empty, each one of SFTPGo's protocol names (exact case); `delivery_deadline` finite and
     /// `> 0`; `retry_after_max` (when set), `kill_grace` and `shutdown_deadline` finite and `>= 0`.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -291,6 +297,14 @@ impl HooksSection {
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "invalid value 0: must be > 0"));
+            }
+            if value > MAX_DISPATCHER_LIMIT {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!(
+                        "invalid value {value}: must be at most {MAX_DISPATCHER_LIMIT} (the most a dispatcher can hold)"
+                    ),
+                ));
             }
         }
         self.parsed_protocols()?;

@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod escape;
 mod event;
 mod fields;
 mod hook;
@@ -36,6 +37,7 @@ mod protocol;
 
 pub use async_trait::async_trait;
 pub use error::{ErrorKind, HookError};
+pub use escape::escape_control_chars;
 pub use event::{DisconnectEvent, DisconnectEventBuilder, ip_from_remote_addr};
 pub use fields::{Field, SftpgoFields};
 pub use hook::Hook;

@@ -54,7 +54,7 @@ mod fire;
 mod options;
 mod stats;
 
-pub use build::{BuildError, BuildErrorKind, build_hook, build_hook_for_target};
+pub use build::{BuildError, BuildErrorKind, build_hook, build_hook_for_target, validate_config};
 pub use dispatcher::Dispatcher;
 pub use fire::{FireError, FireErrorKind, Fired};
 pub use options::DispatcherOptions;
@@ -63,17 +63,17 @@ pub use stats::{DispatcherStats, ShutdownReport};
 pub use hook_core::{
     Backend, CapturedOutput, Delivery, DisconnectEvent, DisconnectEventBuilder, ErrorKind, Field,
     Hook, HookError, HookStatus, ParseProtocolError, Protocol, SftpgoFields, async_trait,
-    ip_from_remote_addr,
+    escape_control_chars, ip_from_remote_addr,
 };
 
 pub use hook_config::{
     CommandEntry, CommandSection, CommonSection, ConfigError, ConfigErrorKind, HOOK_KEY,
-    HookConfig, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader, TlsKeyPair,
-    redact_url,
+    HookConfig, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader,
+    MAX_DISPATCHER_LIMIT, TlsKeyPair, redact_query, redact_url,
 };
 
 #[cfg(feature = "load")]
-pub use hook_config::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader};
+pub use hook_config::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader, MAX_CONFIG_FILE_SIZE};
 
 #[cfg(feature = "exec")]
 pub use hook_exec::ExecHook;

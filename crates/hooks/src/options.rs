@@ -7,12 +7,12 @@ use std::sync::Arc;
 use hook_config::{ConfigError, HooksSection};
 use hook_core::{Delivery, DisconnectEvent, HookError, Protocol};
 
-/// The callback a [`Dispatcher`](crate::Dispatcher) calls once per accepted event with its
-/// outcome. See [`DispatcherOptions::with_on_outcome`].
 /// The largest queue capacity and in-flight limit a dispatcher can hold: tokio's semaphores (the
 /// queue's and the slots') refuse more permits than `usize::MAX >> 3`.
-pub(crate) const MAX_LIMIT: usize = usize::MAX >> 3;
+pub(crate) const MAX_LIMIT: usize = hook_config::MAX_DISPATCHER_LIMIT;
 
+/// The callback a [`Dispatcher`](crate::Dispatcher) calls once per accepted event with its
+/// outcome. See [`DispatcherOptions::with_on_outcome`].
 pub(crate) type OutcomeCallback =
     Arc<dyn Fn(&DisconnectEvent, &Result<Delivery, HookError>) + Send + Sync + 'static>;
 
@@ -67,35 +67,16 @@ impl Default for DispatcherOptions {
 impl DispatcherOptions {
     /// Options read from the `hooks` section: `queue_capacity`, `max_in_flight` and `protocols`.
     ///
-    /// Errors name the key: `hooks.queue_capacity` or `hooks.max_in_flight` when zero or above
-    /// `usize::MAX >> 3` (the most a tokio queue or semaphore can hold),
-    /// `hooks.protocols[i]` when an entry is not one of `SFTP`, `SCP`, `SSH`, `FTP`, `DAV`,
-    /// `HTTP`, `OIDC` (exact, case-sensitive, as SFTPGo compares them), `hooks.protocols` when
-    /// the list is empty (as [`HooksSection::validate`] rules).
+    /// The whole section is checked by [`HooksSection::validate`], the rule the loader applies:
+    /// errors name the key: `hooks.queue_capacity` or `hooks.max_in_flight` when zero or above
+    /// [`MAX_DISPATCHER_LIMIT`](hook_config::MAX_DISPATCHER_LIMIT) (`usize::MAX >> 3`, the most a
+    /// tokio queue or semaphore can hold), `hooks.protocols[i]` when an entry is not one of
+    /// `SFTP`, `SCP`, `SSH`, `FTP`, `DAV`, `HTTP`, `OIDC` (exact, case-sensitive, as SFTPGo
+    /// compares them), `hooks.protocols` when the list is empty, and the durations.
     pub fn from_config(hooks: &HooksSection) -> Result<Self, ConfigError> {
-        if hooks.queue_capacity == 0 {
-            return Err(ConfigError::invalid(
-                "hooks.queue_capacity",
-                "0 is invalid: must be at least 1",
-            ));
-        }
-        if hooks.max_in_flight == 0 {
-            return Err(ConfigError::invalid(
-                "hooks.max_in_flight",
-                "0 is invalid: must be at least 1",
-            ));
-        }
-        for (key, value) in [
-            ("hooks.queue_capacity", hooks.queue_capacity),
-            ("hooks.max_in_flight", hooks.max_in_flight),
-        ] {
-            if value > MAX_LIMIT {
-                return Err(ConfigError::invalid(
-                    key,
-                    format!("{value} is invalid: must be at most {MAX_LIMIT}"),
-                ));
-            }
-        }
+        // The section's own rules, the ones the loader applies: a limit the loader accepts is
+        // one a dispatcher can hold, and the other way round.
+        hooks.validate()?;
         let mut protocols = Vec::with_capacity(hooks.protocols.len());
         for protocol in hooks.parsed_protocols()? {
             if !protocols.contains(&protocol) {
