@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     /// Set while the free-space floor is crossed or the disk was found full.
     pub(crate) low_space: AtomicBool,
     pub(crate) closed: AtomicBool,
+    /// Set once the store failed and could not be reopened.
+    pub(crate) broken: AtomicBool,
 }
 
 impl fmt::Debug for Shared {
@@ -264,6 +266,7 @@ impl Spool {
             base_file_bytes: AtomicU64::new(if created { file_bytes } else { 0 }),
             low_space: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
         });
         if corrupt.is_some() {
             bump(&shared.counters.corrupt_files, 1);
@@ -316,6 +319,9 @@ impl Spool {
         let shared = &self.shared;
         if shared.closed.load(Ordering::Acquire) {
             return Err(shared.closed_error());
+        }
+        if shared.broken.load(Ordering::Acquire) {
+            return Err(shared.unavailable());
         }
         let max = shared.options.max_bytes;
         let live = shared.live_bytes.load(Ordering::Relaxed);

@@ -143,9 +143,21 @@ impl Writer {
     pub(crate) fn run(mut self) {
         let options = self.shared.options.clone();
         loop {
-            let first = match self.rx.recv() {
-                Ok(msg) => msg,
-                Err(_) => break,
+            let first = if self.shared.low_space.load(Ordering::Relaxed) {
+                // Appends are refused while space is low: measure it again even when idle.
+                match self.rx.recv_timeout(SPACE_CHECK_INTERVAL) {
+                    Ok(msg) => msg,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.check_space(true);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match self.rx.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => break,
+                }
             };
             let mut batch = Batch::new();
             let mut close = batch.push(first);
@@ -215,7 +227,7 @@ impl Writer {
         bump(&shared.counters.acked, cancelled);
 
         let result = if live.is_empty() {
-            Ok(None)
+            shared.store().map(|_| None)
         } else {
             self.apply_with_recovery(&live, !only_acks)
         };
@@ -223,6 +235,9 @@ impl Writer {
         shared
             .queued_bytes
             .fetch_sub(appended_bytes, Ordering::Relaxed);
+        // Sizes and space first, so that whoever is answered next sees the new bounds.
+        self.refresh_sizes();
+        self.check_space(false);
         match result {
             Ok(applied) => {
                 let mut results: Vec<Option<OpResult>> = match applied {
@@ -275,8 +290,6 @@ impl Writer {
                 }
             }
         }
-        self.refresh_sizes();
-        self.check_space(false);
     }
 
     /// Applies `ops`; after a failure reopens the store and applies them again (the batch is
@@ -292,7 +305,13 @@ impl Writer {
         for _ in 0..COMMIT_ATTEMPTS {
             let store = shared.store()?;
             match store.apply(ops, durable, dead_max) {
-                Ok(applied) => return Ok(Some(applied)),
+                Ok(applied) => {
+                    if last.is_some() {
+                        // Recovered: measure the space again before anyone is answered.
+                        self.check_space(true);
+                    }
+                    return Ok(Some(applied));
+                }
                 Err(e) => {
                     drop(store);
                     bump(&shared.counters.failed_commits, 1);
@@ -349,14 +368,17 @@ impl Writer {
                     Some(Arc::from(store));
                 Ok(())
             }
-            Err(e) => Err(SpoolError::new(
-                SpoolErrorKind::Unavailable,
-                format!(
-                    "spool {} is unavailable: reopening after a failed commit failed: {e}",
-                    shared.options.dir.display()
-                ),
-            )
-            .with_path(&shared.options.dir)),
+            Err(e) => {
+                shared.broken.store(true, Ordering::Release);
+                Err(SpoolError::new(
+                    SpoolErrorKind::Unavailable,
+                    format!(
+                        "spool {} is unavailable: reopening after a failed commit failed: {e}",
+                        shared.options.dir.display()
+                    ),
+                )
+                .with_path(&shared.options.dir))
+            }
         }
     }
 
@@ -398,7 +420,7 @@ impl Writer {
         {
             return self.check_space(true);
         }
-        let low = free < options.min_free_bytes;
+        let low = free <= options.min_free_bytes;
         self.shared.low_space.store(low, Ordering::Relaxed);
     }
 
