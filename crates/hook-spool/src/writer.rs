@@ -120,6 +120,8 @@ pub(crate) struct Writer {
     last_space_check: Option<Instant>,
     last_compact: Instant,
     dirty_since_compact: bool,
+    /// Whether the last commit was not synced (acks only): a flush must sync.
+    unsynced: bool,
 }
 
 impl Writer {
@@ -131,6 +133,7 @@ impl Writer {
             last_space_check: None,
             last_compact: Instant::now(),
             dirty_since_compact: false,
+            unsynced: false,
         }
     }
 
@@ -226,18 +229,34 @@ impl Writer {
         bump(&shared.counters.acked_before_commit, cancelled);
         bump(&shared.counters.acked, cancelled);
 
-        let result = if live.is_empty() {
+        // Acks alone are committed without a sync; a flush syncs them (an empty durable commit).
+        let sync_only = live.is_empty() && !flushes.is_empty() && self.unsynced;
+        let result = if live.is_empty() && !sync_only {
             shared.store().map(|_| None)
         } else {
-            self.apply_with_recovery(&live, !only_acks)
+            let durable = !only_acks;
+            let result = self.apply_with_recovery(&live, durable);
+            if result.is_ok() {
+                self.unsynced = !durable;
+            }
+            result
         };
         shared.queued.fetch_sub(appended, Ordering::Relaxed);
         shared
             .queued_bytes
             .fetch_sub(appended_bytes, Ordering::Relaxed);
-        // Sizes and space first, so that whoever is answered next sees the new bounds.
+        // Sizes and space first, so that whoever is answered next sees the new bounds; a file
+        // over its bound is compacted now (copy-on-write leaves free pages behind).
         self.refresh_sizes();
         self.check_space(false);
+        let file = shared.file_bytes.load(Ordering::Relaxed);
+        let live_bytes = shared.live_bytes.load(Ordering::Relaxed);
+        if file > shared.file_limit()
+            && live_bytes.saturating_mul(2) < file
+            && self.last_compact.elapsed() >= Duration::from_millis(500)
+        {
+            self.compact();
+        }
         match result {
             Ok(applied) => {
                 let mut results: Vec<Option<OpResult>> = match applied {
