@@ -351,3 +351,37 @@ fn unreopenable_store_makes_the_spool_unavailable() {
     spool.close().unwrap_err();
     let _ = OpenFailure::Locked;
 }
+
+/// `max_queued` appends waiting for a writer held inside a commit: the next is refused with
+/// `Busy` at once (never blocks); once the writer moves on, appends are accepted again.
+#[test]
+fn too_many_queued_appends_are_refused_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Disk::new();
+    let spool = spool_on(&disk, dir.path(), |o| o.max_queued = 10);
+    let gate = Arc::new(Gate::default());
+    disk.with(|s| s.gate = Some(Arc::clone(&gate)));
+    struct OpenOnDrop(Arc<Gate>);
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    let _open = OpenOnDrop(Arc::clone(&gate));
+    let held = spool.append_durable(&event(0)).unwrap();
+    while gate.waiting() == 0 {
+        std::thread::yield_now();
+    }
+    for n in 1..10 {
+        spool.append(&event(n)).unwrap();
+    }
+    let err = spool.append(&event(10)).unwrap_err();
+    assert_eq!(err.kind(), SpoolErrorKind::Busy, "{err}");
+    assert!(err.to_string().contains("max_queued"), "{err}");
+    assert_eq!(spool.counters().refused_busy, 1);
+    gate.set(true);
+    held.wait().unwrap();
+    spool.flush().wait().unwrap();
+    spool.append_durable(&event(11)).unwrap().wait().unwrap();
+    assert_eq!(spool.status().unwrap().pending, 11);
+}

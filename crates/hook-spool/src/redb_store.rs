@@ -552,6 +552,19 @@ impl Store for RedbStore {
         run().map_err(StoreError::from_redb)
     }
 
+    fn last_id(&self, state: State) -> Result<Option<EventId>, StoreError> {
+        let run = || -> Result<Option<EventId>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(match state {
+                State::Pending => PENDING,
+                State::Deferred => DEFERRED,
+                State::Dead => DEAD,
+            })?;
+            Ok(table.last()?.map(|(k, _)| EventId::from_bytes(k.value())))
+        };
+        run().map_err(StoreError::from_redb)
+    }
+
     fn get(&self, id: EventId) -> Result<Option<SpoolRecord>, StoreError> {
         let run = || -> Result<Option<SpoolRecord>, redb::Error> {
             let txn = self.db.begin_read()?;

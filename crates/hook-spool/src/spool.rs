@@ -258,9 +258,8 @@ impl Spool {
             .counts()
             .map_err(|e| store_error("cannot read the spool", &options.file_path(), e))?;
         let replay_until = store
-            .list(State::Pending, None, usize::MAX)
-            .ok()
-            .and_then(|all| all.last().map(SpoolRecord::id));
+            .last_id(State::Pending)
+            .map_err(|e| store_error("cannot read the spool", &options.file_path(), e))?;
         let file_bytes = store.file_len().unwrap_or(0);
         let shared = Arc::new(Shared {
             options,

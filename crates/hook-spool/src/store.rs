@@ -93,6 +93,9 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<SpoolRecord>, StoreError>;
 
+    /// The largest id in `state`'s table (the newest record).
+    fn last_id(&self, state: State) -> Result<Option<EventId>, StoreError>;
+
     /// The record with `id`, in any state.
     fn get(&self, id: EventId) -> Result<Option<SpoolRecord>, StoreError>;
 

@@ -2,6 +2,7 @@
 
 mod bounds;
 mod corruption;
+mod kill;
 mod lifecycle;
 
 use std::time::Duration;
