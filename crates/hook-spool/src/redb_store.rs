@@ -67,14 +67,10 @@ fn builder() -> Builder {
 fn guarded<T>(f: impl FnOnce() -> Result<T, OpenFailure>) -> Result<T, OpenFailure> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
-        Err(panic) => {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".to_owned());
-            Err(OpenFailure::Corrupt(format!("the store panicked: {text}")))
-        }
+        Err(panic) => Err(OpenFailure::Corrupt(format!(
+            "the store panicked: {}",
+            crate::guard::panic_text(&*panic)
+        ))),
     }
 }
 

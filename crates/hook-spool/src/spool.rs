@@ -524,17 +524,15 @@ impl Spool {
         after: Option<EventId>,
         limit: usize,
     ) -> Result<Vec<SpoolRecord>, SpoolError> {
-        self.shared
-            .store()?
-            .list(state, after, limit)
+        let store = self.shared.store()?;
+        crate::guard::unwind(|| store.list(state, after, limit))
             .map_err(|e| store_error("cannot read the spool", &self.shared.options.file_path(), e))
     }
 
     /// The committed record of `id`, in any state.
     pub fn get(&self, id: EventId) -> Result<Option<SpoolRecord>, SpoolError> {
-        self.shared
-            .store()?
-            .get(id)
+        let store = self.shared.store()?;
+        crate::guard::unwind(|| store.get(id))
             .map_err(|e| store_error("cannot read the spool", &self.shared.options.file_path(), e))
     }
 

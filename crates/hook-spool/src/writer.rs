@@ -323,7 +323,10 @@ impl Writer {
         let mut last: Option<StoreError> = None;
         for _ in 0..COMMIT_ATTEMPTS {
             let store = shared.store()?;
-            match store.apply(ops, durable, dead_max) {
+            // A page damaged after open can make redb panic: treat it as a failed commit (the
+            // reopen verifies the file and sets it aside if it is damaged).
+            let applied = crate::guard::unwind(|| store.apply(ops, durable, dead_max));
+            match applied {
                 Ok(applied) => {
                     if last.is_some() {
                         // Recovered: measure the space again before anyone is answered.

@@ -193,3 +193,40 @@ fn two_damaged_files_in_one_second_get_distinct_names() {
     assert_ne!(names[0], names[1]);
     assert!(names.iter().all(|n| n.exists()));
 }
+
+/// The file damaged while the spool is open (by another program, a failing disk): reads and
+/// commits return typed results, nothing panics, and the next open verifies (setting the file
+/// aside if needed) and works.
+#[test]
+fn damage_while_open_never_panics() {
+    for (i, fraction) in [8u64, 3, 2].into_iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = filled(dir.path());
+        let (spool, _) = open(dir.path());
+        let file = dir.path().join("spool.redb");
+        overwrite(
+            &file,
+            (size / fraction) & !4095,
+            &garbage(16 * 1024, 10 + i as u64),
+        );
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let _ = spool.list(State::Pending, None, 5000);
+            let _ = spool.status();
+            for n in 0..100 {
+                if let Ok(done) = spool.append_durable(&event(100_000 + n)) {
+                    let _ = done.wait();
+                }
+            }
+            let _ = spool.flush().wait();
+            let _ = spool.list(State::Pending, None, 5000);
+        }));
+        assert!(
+            result.is_ok(),
+            "a spool call panicked after damage at 1/{fraction}"
+        );
+        drop(spool);
+        let (spool, _report) = catch_unwind(AssertUnwindSafe(|| open(dir.path())))
+            .unwrap_or_else(|_| panic!("open panicked after damage at 1/{fraction}"));
+        spool.append_durable(&event(1)).unwrap().wait().unwrap();
+    }
+}
