@@ -145,6 +145,13 @@ pub(crate) fn open_or_create(
     if path.exists() {
         match RedbStore::open_file(&path) {
             Ok(store) => return Ok((store, false, None)),
+            Err(OpenFailure::Corrupt(reason)) if !options.set_aside_damaged => {
+                return Err(SpoolError::new(
+                    SpoolErrorKind::Damaged,
+                    format!("spool file {} is damaged: {reason}", path.display()),
+                )
+                .with_path(&path));
+            }
             Err(OpenFailure::Corrupt(reason)) => {
                 let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 let renamed_to = fsutil::rename_aside(&path).map_err(|e| {

@@ -230,3 +230,28 @@ fn damage_while_open_never_panics() {
         spool.append_durable(&event(1)).unwrap().wait().unwrap();
     }
 }
+
+/// For inspection tools: a damaged file is reported and left alone.
+#[test]
+fn damaged_file_left_alone_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = filled(dir.path());
+    let file = dir.path().join("spool.redb");
+    overwrite(&file, 0, &garbage(4096, 99));
+    let damaged = fs::read(&file).unwrap();
+    let mut options = crate::options(dir.path());
+    options.set_aside_damaged = false;
+    let err = hook_spool::Spool::open(options).unwrap_err();
+    assert_eq!(err.kind(), hook_spool::SpoolErrorKind::Damaged);
+    assert!(err.to_string().contains("spool.redb is damaged"), "{err}");
+    assert_eq!(err.path(), Some(file.as_path()));
+    assert_eq!(fs::read(&file).unwrap(), damaged, "untouched");
+    assert_eq!(fs::metadata(&file).unwrap().len(), size);
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("corrupt")), "{names:?}");
+    // The default still sets it aside.
+    open_damaged(dir.path(), size);
+}
