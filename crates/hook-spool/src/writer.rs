@@ -122,6 +122,9 @@ pub(crate) struct Writer {
     dirty_since_compact: bool,
     /// Whether the last commit was not synced (acks only): a flush must sync.
     unsynced: bool,
+    /// Set by an ENOSPC: appends stay refused until real room is back (the floor plus the
+    /// ballast, at least 1 MiB), not just the few pages the failure left.
+    enospc_latched: bool,
 }
 
 impl Writer {
@@ -134,6 +137,7 @@ impl Writer {
             last_compact: Instant::now(),
             dirty_since_compact: false,
             unsynced: false,
+            enospc_latched: false,
         }
     }
 
@@ -338,6 +342,7 @@ impl Writer {
                     drop(store);
                     bump(&shared.counters.failed_commits, 1);
                     if e.no_space {
+                        self.enospc_latched = true;
                         shared.low_space.store(true, Ordering::Relaxed);
                         if fsutil::release_ballast(&shared.options.dir) {
                             bump(&shared.counters.ballast_released, 1);
@@ -442,7 +447,17 @@ impl Writer {
         {
             return self.check_space(true);
         }
-        let low = free <= options.min_free_bytes;
+        let floor = if self.enospc_latched {
+            options
+                .min_free_bytes
+                .saturating_add(options.ballast_bytes.max(1 << 20))
+        } else {
+            options.min_free_bytes
+        };
+        let low = free <= floor;
+        if !low {
+            self.enospc_latched = false;
+        }
         self.shared.low_space.store(low, Ordering::Relaxed);
     }
 

@@ -2,6 +2,7 @@
 
 mod bounds;
 mod corruption;
+mod enospc;
 mod kill;
 mod lifecycle;
 
