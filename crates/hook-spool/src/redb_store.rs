@@ -561,16 +561,26 @@ impl Store for RedbStore {
         run().map_err(StoreError::from_redb)
     }
 
-    fn get(&self, id: EventId) -> Result<Option<SpoolRecord>, StoreError> {
-        let run = || -> Result<Option<SpoolRecord>, redb::Error> {
+    fn get_many(&self, ids: &[EventId]) -> Result<Vec<Option<SpoolRecord>>, StoreError> {
+        let run = || -> Result<Vec<Option<SpoolRecord>>, redb::Error> {
             let txn = self.db.begin_read()?;
-            for def in [PENDING, DEFERRED, DEAD] {
-                let table = txn.open_table(def)?;
-                if let Some(v) = table.get(*id.as_bytes())? {
-                    return Ok(Some(decode(*id.as_bytes(), v.value())?));
+            let tables = [
+                txn.open_table(PENDING)?,
+                txn.open_table(DEFERRED)?,
+                txn.open_table(DEAD)?,
+            ];
+            let mut out = Vec::with_capacity(ids.len());
+            'ids: for id in ids {
+                let key = *id.as_bytes();
+                for table in &tables {
+                    if let Some(v) = table.get(key)? {
+                        out.push(Some(decode(key, v.value())?));
+                        continue 'ids;
+                    }
                 }
+                out.push(None);
             }
-            Ok(None)
+            Ok(out)
         };
         run().map_err(StoreError::from_redb)
     }

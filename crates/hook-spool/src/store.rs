@@ -96,8 +96,8 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     /// The largest id in `state`'s table (the newest record).
     fn last_id(&self, state: State) -> Result<Option<EventId>, StoreError>;
 
-    /// The record with `id`, in any state.
-    fn get(&self, id: EventId) -> Result<Option<SpoolRecord>, StoreError>;
+    /// The records with `ids`, in any state, in one snapshot (`None` where there is none).
+    fn get_many(&self, ids: &[EventId]) -> Result<Vec<Option<SpoolRecord>>, StoreError>;
 
     /// Counts per state, live bytes, oldest and next-due times.
     fn counts(&self) -> Result<Counts, StoreError>;
