@@ -12,6 +12,7 @@
 //!   redelivery timer scans.
 
 use std::io;
+use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
@@ -482,66 +483,18 @@ impl Store for RedbStore {
         let run = || -> Result<Vec<SpoolRecord>, redb::Error> {
             let txn = self.db.begin_read()?;
             let mut out = Vec::new();
-            if state == State::Deferred {
-                let deferred = txn.open_table(DEFERRED)?;
-                let due = txn.open_table(DUE)?;
-                let start = match after {
-                    Some(id) => match deferred.get(*id.as_bytes())? {
-                        Some(v) => {
-                            let r = decode(*id.as_bytes(), v.value())?;
-                            Some((r.next_attempt_ms(), *id.as_bytes()))
-                        }
-                        None => None,
-                    },
-                    None => None,
-                };
-                let range = match start {
-                    Some(start) => due.range(start..)?,
-                    None => due.range::<(u64, [u8; 16])>(..)?,
-                };
-                for entry in range {
-                    let (key, _) = entry?;
-                    let key = key.value();
-                    if Some(key) == start {
-                        continue;
-                    }
-                    if out.len() >= limit {
-                        break;
-                    }
-                    if let Some(v) = deferred.get(key.1)? {
-                        out.push(decode(key.1, v.value())?);
-                    }
-                }
-            } else {
-                let table = txn.open_table(if state == State::Pending {
-                    PENDING
-                } else {
-                    DEAD
-                })?;
-                let range = match after {
-                    Some(id) => {
-                        let mut r = table.range(*id.as_bytes()..)?;
-                        // Skip `after` itself when present.
-                        let mut peek = Vec::new();
-                        if let Some(first) = r.next() {
-                            let (k, v) = first?;
-                            if k.value() != *id.as_bytes() {
-                                peek.push(decode(k.value(), v.value())?);
-                            }
-                        }
-                        out.extend(peek);
-                        r
-                    }
-                    None => table.range::<[u8; 16]>(..)?,
-                };
-                for entry in range {
-                    if out.len() >= limit {
-                        break;
-                    }
-                    let (k, v) = entry?;
-                    out.push(decode(k.value(), v.value())?);
-                }
-                out.truncate(limit);
+            let table = txn.open_table(match state {
+                State::Pending => PENDING,
+                State::Deferred => DEFERRED,
+                State::Dead => DEAD,
+            })?;
+            let range = match after {
+                Some(id) => table.range((Bound::Excluded(*id.as_bytes()), Bound::Unbounded))?,
+                None => table.range::<[u8; 16]>(..)?,
+            };
+            for entry in range.take(limit) {
+                let (k, v) = entry?;
+                out.push(decode(k.value(), v.value())?);
             }
             Ok(out)
         };

@@ -523,8 +523,9 @@ impl Spool {
     /// Committed records in `state`, oldest first, after `after` (exclusive; `None` = from the
     /// start), at most `limit`: page through with the last id of each page.
     ///
-    /// Pending and dead records come in id order (UUIDv7: creation time, to the millisecond);
-    /// deferred ones in due-time order, then id.
+    /// Records come in id order (UUIDv7: creation time, to the millisecond), so the cursor stays
+    /// valid while records change state; the due order of deferred records is
+    /// [`take_due`](Spool::take_due)'s.
     pub fn list(
         &self,
         state: State,

@@ -85,7 +85,6 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     fn apply(&self, ops: &[StoreOp], durable: bool, dead_max: u64) -> Result<Applied, StoreError>;
 
     /// Records in `state`, oldest (smallest id) first, starting after `after`, at most `limit`.
-    /// For [`State::Deferred`] the order is by due time, then id.
     fn list(
         &self,
         state: State,
