@@ -575,6 +575,7 @@ impl Store for RedbStore {
     }
 
     fn compact(&mut self) -> Result<bool, StoreError> {
+        // redb compacts iteratively until no progress, then shrinks the file.
         self.db.compact().map_err(StoreError::from_redb)
     }
 }
