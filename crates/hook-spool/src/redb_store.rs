@@ -318,6 +318,7 @@ impl<'t> Tx<'t> {
                 self.put(record)?;
                 Ok(OpResult::Count(1))
             }
+            StoreOp::Nothing => Ok(OpResult::Count(0)),
             StoreOp::Remove(id) => Ok(OpResult::Count(usize::from(
                 self.take_live(*id.as_bytes())?.is_some(),
             ))),

@@ -10,6 +10,8 @@ use crate::record::{SpoolRecord, State};
 pub(crate) enum StoreOp {
     /// Insert (or replace) a pending record.
     Put(SpoolRecord),
+    /// Does nothing (an append taken out of a batch after the disk was found full).
+    Nothing,
     /// Remove a pending or deferred record (delivered). Dead records are kept.
     Remove(EventId),
     /// Pending or deferred -> deferred, due at `due_ms`, one more failed attempt.

@@ -1,6 +1,6 @@
 //! The writer thread: group commit of everything queued, failure handling, maintenance.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, PoisonError};
@@ -50,7 +50,7 @@ struct Batch {
     ops: Vec<Option<StoreOp>>,
     /// Puts of this batch by id (index in `ops`): an ack for one of them cancels both.
     appends: HashMap<EventId, usize>,
-    append_waiters: Vec<Completer<()>>,
+    append_waiters: Vec<(EventId, Completer<()>)>,
     replies: Vec<(usize, Reply)>,
     flushes: Vec<Completer<()>>,
     appended: usize,
@@ -82,7 +82,7 @@ impl Batch {
                 }
                 self.ops.push(Some(StoreOp::Put(record)));
                 if let Some(done) = done {
-                    self.append_waiters.push(done);
+                    self.append_waiters.push((id, done));
                 }
             }
             Msg::Ack(id) => match self.appends.remove(&id) {
@@ -239,10 +239,12 @@ impl Writer {
                 live.push(op);
             }
         }
-        let puts = live
-            .iter()
-            .filter(|op| matches!(op, StoreOp::Put(_)))
-            .count() as u64;
+        // After an ENOSPC, appends are not written until real room is back: what is left is
+        // kept for acks (deletes need free pages).
+        let mut refused: HashSet<EventId> = HashSet::new();
+        if self.enospc_latched {
+            refuse_puts(&mut live, &mut refused);
+        }
         bump(&shared.counters.acked_before_commit, cancelled);
         bump(&shared.counters.acked, cancelled);
 
@@ -252,7 +254,7 @@ impl Writer {
             shared.store().map(|_| None)
         } else {
             let durable = !only_acks;
-            let result = self.apply_with_recovery(&live, durable);
+            let result = self.apply_with_recovery(&mut live, durable, &mut refused);
             if result.is_ok() {
                 self.unsynced = !durable;
             }
@@ -276,6 +278,21 @@ impl Writer {
         {
             self.compact();
         }
+        let puts = live
+            .iter()
+            .filter(|op| matches!(op, StoreOp::Put(_)))
+            .count() as u64;
+        bump(&shared.counters.lost_appends, refused.len() as u64);
+        let full = || {
+            SpoolError::new(
+                SpoolErrorKind::Full,
+                format!(
+                    "spool {} is full: the disk ran out of space, the append was not kept",
+                    shared.options.dir.display()
+                ),
+            )
+            .with_path(&shared.options.dir)
+        };
         match result {
             Ok(applied) => {
                 let mut results: Vec<Option<OpResult>> = match applied {
@@ -296,8 +313,12 @@ impl Writer {
                     }
                     None => Vec::new(),
                 };
-                for done in append_waiters {
-                    done.complete(Ok(()));
+                for (id, done) in append_waiters {
+                    if refused.contains(&id) {
+                        done.complete(Err(full()));
+                    } else {
+                        done.complete(Ok(()));
+                    }
                 }
                 for (i, reply) in replies {
                     let result = results.get_mut(index[i]).and_then(Option::take);
@@ -314,8 +335,12 @@ impl Writer {
             }
             Err(err) => {
                 bump(&shared.counters.lost_appends, puts);
-                for done in append_waiters {
-                    done.complete(Err(err.clone()));
+                for (id, done) in append_waiters {
+                    if refused.contains(&id) {
+                        done.complete(Err(full()));
+                    } else {
+                        done.complete(Err(err.clone()));
+                    }
                 }
                 for (_, reply) in replies {
                     match reply {
@@ -334,8 +359,9 @@ impl Writer {
     /// still in memory), up to [`COMMIT_ATTEMPTS`] times.
     fn apply_with_recovery(
         &mut self,
-        ops: &[StoreOp],
+        ops: &mut [StoreOp],
         durable: bool,
+        refused: &mut HashSet<EventId>,
     ) -> Result<Option<crate::store::Applied>, SpoolError> {
         let shared = Arc::clone(&self.shared);
         let dead_max = shared.options.dead_max;
@@ -344,7 +370,7 @@ impl Writer {
             let store = shared.store()?;
             // A page damaged after open can make redb panic: treat it as a failed commit (the
             // reopen verifies the file and sets it aside if it is damaged).
-            let applied = crate::guard::unwind(|| store.apply(ops, durable, dead_max));
+            let applied = crate::guard::unwind(|| store.apply(&*ops, durable, dead_max));
             match applied {
                 Ok(applied) => {
                     if last.is_some() {
@@ -357,6 +383,11 @@ impl Writer {
                     drop(store);
                     bump(&shared.counters.failed_commits, 1);
                     if e.no_space {
+                        // The first retry re-applies the whole batch (the ballast just made
+                        // room); a second ENOSPC keeps only the acks and state changes.
+                        if self.enospc_latched {
+                            refuse_puts(ops, refused);
+                        }
                         self.enospc_latched = true;
                         shared.low_space.store(true, Ordering::Relaxed);
                         if fsutil::release_ballast(&shared.options.dir) {
@@ -515,5 +546,15 @@ impl Writer {
         }
         drop(guard);
         self.refresh_sizes();
+    }
+}
+
+/// Takes the appends out of `ops` (they become no-ops), noting their ids in `refused`.
+fn refuse_puts(ops: &mut [StoreOp], refused: &mut HashSet<EventId>) {
+    for op in ops.iter_mut() {
+        if let StoreOp::Put(record) = op {
+            refused.insert(record.id());
+            *op = StoreOp::Nothing;
+        }
     }
 }
