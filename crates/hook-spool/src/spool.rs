@@ -112,7 +112,9 @@ impl Shared {
 /// * [`list`](Spool::list), [`get`](Spool::get), [`status`](Spool::status) read a consistent
 ///   snapshot of what is committed, concurrently with the writer.
 ///
-/// Dropping the spool (or [`close`](Spool::close)) commits what is queued and stops the writer.
+/// Dropping the spool (or [`close`](Spool::close)) commits what is queued and stops the writer;
+/// it blocks until that last commit returned, so in async code close it from a blocking thread
+/// (`spawn_blocking`).
 pub struct Spool {
     shared: Arc<Shared>,
     tx: Sender<Msg>,
