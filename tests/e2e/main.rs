@@ -2,4 +2,5 @@
 //! script or the loopback endpoint received. One module per subject.
 
 mod ftp;
+mod msrv;
 mod sftp;

@@ -48,7 +48,7 @@
 //! which (exactly `scp` with at least two arguments is `SCP`). Crypto: russh's `ring` backend
 //! (no aws-lc, no OpenSSL).
 //!
-//! Feature flags: none. MSRV: the workspace's `rust-version` (1.89).
+//! Feature flags: none. MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 
