@@ -1,5 +1,5 @@
 //! The plain-HTTP transport: hyper's pooled HTTP/1.1 client, used for `http://` hooks that no
-//! proxy applies to (see [`applies`]); `https://` hooks and proxied ones go through reqwest.
+//! proxy applies to (see `crate::proxy`); `https://` hooks and proxied ones go through reqwest.
 //!
 //! Why a second transport: reqwest's redirect layer parses the request URL into a `Url` twice per
 //! request (once before sending, once for the response), whether or not a redirect happens. On a
@@ -7,7 +7,9 @@
 //! docs/benchmarks.md). Here the event's `Url` is built once (by the caller) and turned into the
 //! request's `Uri` once; the rest is what reqwest does on top of the same hyper client: Go's
 //! header case, same-origin redirects with Go's limit and `Referer`, a per-attempt timeout
-//! covering the redirects and the body, and a drained body so the connection is reused. The
+//! covering the redirects (the status decides; the body is drained afterwards, bounded, see
+//! `crate::conn`), and a request that failed on a reused connection before any response re-sent
+//! at once on a new connection (not a retry). The
 //! headers (Go's defaults included) come from the hook's `HeaderPlan`, as for reqwest. One difference on the wire, towards Go: no `Accept: */*` (reqwest adds it).
 
 use std::error::Error as StdError;
@@ -18,27 +20,23 @@ use bytes::Bytes;
 use hook_config::redact_url;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Uri};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use url::Url;
 
-use crate::hook::{DRAIN_LIMIT, MAX_REQUESTS_PER_ATTEMPT};
+use crate::conn::{MAX_RESPONSE_HEAD, MAX_RESPONSE_HEADERS, UsedConnections, discard};
+use crate::hook::MAX_REQUESTS_PER_ATTEMPT;
 use crate::retry::TransportFailure;
-
-/// Whether `base` (the hook URL without user-info, query or fragment) is sent by this transport:
-/// plain `http`, and either a loopback host (Go never proxies those) or no proxy variable set.
-pub(crate) fn applies(base: &Url, loopback: bool) -> bool {
-    let proxied = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
-    base.scheme() == "http" && (loopback || !proxied)
-}
 
 /// The pooled client.
 pub(crate) struct Direct {
     client: Client<HttpConnector, Empty<Bytes>>,
+    /// The same client without a pool: the re-send of a request that failed on a reused
+    /// connection goes on a new one.
+    fresh: Client<HttpConnector, Empty<Bytes>>,
+    used: UsedConnections,
 }
 
 /// One attempt's result, on either transport: the final status and its `Retry-After`, or why
@@ -80,23 +78,32 @@ impl StdError for TimedOut {}
 
 impl Direct {
     /// The client, configured as the reqwest one: `max_idle_per_host` idle connections kept for
-    /// 90 s, `TCP_NODELAY`, Go's header case, HTTP/1.1 only.
+    /// 90 s, `TCP_NODELAY`, Go's header case, HTTP/1.1 only, heads up to [`MAX_RESPONSE_HEAD`].
     pub(crate) fn new(max_idle_per_host: usize) -> Direct {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(max_idle_per_host)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .http1_title_case_headers(true)
-            .build(connector);
-        Direct { client }
+        let build = |idle: usize| {
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            connector.enforce_http(true);
+            Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(idle)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .http1_title_case_headers(true)
+                .http1_max_buf_size(MAX_RESPONSE_HEAD)
+                .http1_max_headers(MAX_RESPONSE_HEADERS)
+                .build(connector)
+        };
+        Direct {
+            client: build(max_idle_per_host),
+            fresh: build(0),
+            used: UsedConnections::new(max_idle_per_host.saturating_mul(2)),
+        }
     }
 
     /// One attempt: `GET url` with the headers `headers` gives (asked again for each followed
     /// redirect), following same-origin redirects (at most [`MAX_REQUESTS_PER_ATTEMPT`]
-    /// requests), all within `timeout`, each body read and discarded up to [`DRAIN_LIMIT`] bytes.
+    /// requests), all within `timeout`; the final status decides, whatever its body does
+    /// afterwards (drained in the background, bounded).
     pub(crate) async fn attempt(
         &self,
         url: Url,
@@ -122,13 +129,30 @@ impl Direct {
                 .as_str()
                 .parse()
                 .map_err(|e| other("invalid URL", e))?;
-            let mut request = Request::new(Empty::new());
-            *request.uri_mut() = uri;
-            *request.headers_mut() = headers();
-            if let Some(r) = referer.take() {
-                request.headers_mut().insert(header::REFERER, r);
-            }
-            let response = self.client.request(request).await.map_err(classify)?;
+            let request = |uri: Uri, referer: Option<HeaderValue>| {
+                let mut request = Request::new(Empty::new());
+                *request.uri_mut() = uri;
+                *request.headers_mut() = headers();
+                if let Some(r) = referer {
+                    request.headers_mut().insert(header::REFERER, r);
+                }
+                request
+            };
+            let response = match self
+                .client
+                .request(request(uri.clone(), referer.clone()))
+                .await
+            {
+                Ok(response) => response,
+                // Closed by the server while pooled: at once, on a new connection, not a retry.
+                Err(e) if self.used.take_stale(&e) => self
+                    .fresh
+                    .request(request(uri, referer.take()))
+                    .await
+                    .map_err(classify)?,
+                Err(e) => return Err(classify(e)),
+            };
+            self.used.record(response.extensions());
             made += 1;
             let status = response.status();
             let location = if is_followed(status.as_u16()) {
@@ -137,7 +161,7 @@ impl Direct {
                 None
             };
             let retry_after = retry_after(response.headers());
-            drain(response.into_body()).await;
+            discard(response.into_body()).await;
             let Some(location) = location else {
                 return Ok((status.as_u16(), retry_after));
             };
@@ -230,19 +254,5 @@ fn classify(err: hyper_util::client::legacy::Error) -> AttemptError {
         failure,
         reason,
         source: Box::new(err),
-    }
-}
-
-/// Reads and discards up to [`DRAIN_LIMIT`] bytes so the connection returns to the pool; a longer
-/// body is dropped, which closes its connection.
-async fn drain(mut body: hyper::body::Incoming) {
-    let mut read = 0usize;
-    while let Some(Ok(frame)) = body.frame().await {
-        if let Some(data) = frame.data_ref() {
-            read += data.len();
-            if read > DRAIN_LIMIT {
-                break;
-            }
-        }
     }
 }

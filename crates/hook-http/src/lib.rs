@@ -91,11 +91,13 @@
 
 #![forbid(unsafe_code)]
 
+mod conn;
 mod der;
 mod direct;
 mod gourl;
 mod headers;
 mod hook;
+mod proxy;
 pub mod query;
 pub mod retry;
 mod template;
