@@ -107,7 +107,7 @@ pub(crate) fn use_proxy(no_proxy: &str, host: &str, port: u16) -> bool {
             continue;
         }
         let (entry_host, entry_port) = match split_host_port(&entry) {
-            Some((h, _)) if h.is_empty() => continue, // ":80": malformed, ignored
+            Some(("", _)) => continue, // ":80": malformed, ignored
             Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']'), p),
             None => (entry.as_str(), ""),
         };
@@ -297,10 +297,7 @@ mod tests {
         );
         assert_eq!(env.proxy_for(&url("http://localhost/x")).unwrap(), None);
         // CGI: HTTP_PROXY is ignored (httpoxy), HTTPS_PROXY is not.
-        let cgi = ProxyEnv {
-            cgi: true,
-            ..env.clone()
-        };
+        let cgi = ProxyEnv { cgi: true, ..env };
         assert_eq!(cgi.proxy_for(&url("http://hooks.example/x")).unwrap(), None);
         assert!(
             cgi.proxy_for(&url("https://hooks.example/x"))

@@ -266,4 +266,3 @@ async fn item3_head_over_the_size_bound_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Transport);
     assert!(err.to_string().contains("too large"), "{err}");
 }
-
