@@ -143,8 +143,12 @@ impl Direct {
                 .request(request(uri.clone(), referer.clone()))
                 .await
             {
-                Ok(response) => response,
-                // Closed by the server while pooled: at once, on a new connection, not a retry.
+                Ok(response) => {
+                    self.used.record(response.extensions());
+                    response
+                }
+                // Closed by the server while pooled: at once, on a new connection (not pooled,
+                // so not recorded), not a retry.
                 Err(e) if self.used.take_stale(&e) => self
                     .fresh
                     .request(request(uri, referer.take()))
@@ -152,7 +156,6 @@ impl Direct {
                     .map_err(classify)?,
                 Err(e) => return Err(classify(e)),
             };
-            self.used.record(response.extensions());
             made += 1;
             let status = response.status();
             let location = if is_followed(status.as_u16()) {

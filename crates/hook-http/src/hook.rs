@@ -385,11 +385,14 @@ impl Inner {
                 }
                 self.fresh_client.execute(request(url, headers, left)).await
             }
+            Ok(response) => {
+                self.used.record(response.extensions());
+                Ok(response)
+            }
             other => other,
         };
         match sent {
             Ok(response) => {
-                self.used.record(response.extensions());
                 let status = response.status().as_u16();
                 let retry_after = retry_after(response.headers());
                 discard(http::Response::<reqwest::Body>::from(response).into_body()).await;
