@@ -12,7 +12,8 @@
 //!   The status has decided the attempt before any of this (spec 4.4, 4.5): a slow 2xx body
 //!   is a delivery, never a timeout or a retry.
 //! * The response head is bounded by its size ([`MAX_RESPONSE_HEAD`], Go's
-//!   `MaxResponseHeaderBytes` idea), not by its number of headers.
+//!   `MaxResponseHeaderBytes` idea) and by a generous number of headers
+//!   ([`MAX_RESPONSE_HEADERS`]) instead of hyper's 100.
 
 use std::collections::HashSet;
 use std::error::Error as StdError;
@@ -38,9 +39,14 @@ pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(1);
 /// The largest response head accepted on the plain-HTTP transport and over HTTP/2 (1 MiB).
 pub(crate) const MAX_RESPONSE_HEAD: usize = 1 << 20;
 
-/// hyper limits heads by header count too (100 by default); this count is never reached before
-/// the size bound: the shortest header line, `a:` and a line feed, is 3 bytes.
-pub(crate) const MAX_RESPONSE_HEADERS: usize = MAX_RESPONSE_HEAD / 3;
+/// hyper also limits a head's number of headers (100 by default, which refused what Go
+/// accepts). It allocates two arrays of this many 32-byte slots for every head it parses, so the
+/// count is kept where that stays cheap: 2,000 slots are 64,000 bytes, below glibc's 64 KiB
+/// free-time trim check. A count of a third of [`MAX_RESPONSE_HEAD`] (so that only the size could
+/// bind) cost 11 µs of CPU per event in glibc's `brk` and page faults, doubling a plain-HTTP
+/// storm's CPU (docs/benchmarks.md); the remaining difference from Go is in
+/// docs/compatibility.md.
+pub(crate) const MAX_RESPONSE_HEADERS: usize = 2_000;
 
 /// The local addresses of pooled connections that have carried a complete response head: a
 /// connection found here was reused. Two generations, so the set stays bounded without
@@ -150,8 +156,15 @@ where
         return;
     }
     let mut read = 0usize;
-    if drain_ready(&mut body, &mut read).await {
-        return;
+    // hyper's connection task hands the body over through a channel: give it two turns to
+    // deliver a short body before handing the rest to a task of its own.
+    for turn in 0..3 {
+        if drain_ready(&mut body, &mut read).await {
+            return;
+        }
+        if turn < 2 {
+            tokio::task::yield_now().await;
+        }
     }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return; // dropped: the connection closes

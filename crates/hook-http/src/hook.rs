@@ -811,8 +811,8 @@ impl HttpHookBuilder {
                 .pool_idle_timeout(Duration::from_secs(90))
                 .tcp_nodelay(true)
                 .http1_title_case_headers()
-                // Bounded by the head's size, as Go: hyper's own limit (about 400 KiB over
-                // HTTP/1.1; reqwest does not expose it) and ours over HTTP/2.
+                // Heads bounded by size (hyper's buffer, about 400 KiB over HTTP/1.1: reqwest
+                // does not expose it; ours over HTTP/2) and 2,000 headers, not hyper's 100.
                 .http1_max_headers(MAX_RESPONSE_HEADERS)
                 .http2_max_header_list_size(MAX_RESPONSE_HEAD as u32)
                 .build()
