@@ -34,7 +34,7 @@ pub enum Misbehaviour {
         /// The pause before each byte.
         interval: Duration,
     },
-    /// Answers with a chunked body that never ends (a 1 KiB chunk every 10 ms).
+    /// Answers with a chunked body that never ends (a 64-byte chunk every 10 ms).
     EndlessBody,
 }
 
@@ -324,8 +324,8 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 if io.write_all(head.as_bytes()).await.is_err() {
                     return;
                 }
-                let mut chunk = b"400\r\n".to_vec();
-                chunk.extend_from_slice(&[b'x'; 1024]);
+                let mut chunk = b"40\r\n".to_vec();
+                chunk.extend_from_slice(&[b'x'; 64]);
                 chunk.extend_from_slice(b"\r\n");
                 loop {
                     if io.write_all(&chunk).await.is_err() || io.flush().await.is_err() {
