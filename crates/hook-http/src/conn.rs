@@ -41,12 +41,12 @@ pub(crate) const MAX_RESPONSE_HEAD: usize = 1 << 20;
 
 /// hyper also limits a head's number of headers (100 by default, which refused what Go
 /// accepts). It allocates two arrays of this many 32-byte slots for every head it parses, so the
-/// count is kept where that stays cheap: 2,000 slots are 64,000 bytes, below glibc's 64 KiB
-/// free-time trim check. A count of a third of [`MAX_RESPONSE_HEAD`] (so that only the size could
-/// bind) cost 11 µs of CPU per event in glibc's `brk` and page faults, doubling a plain-HTTP
-/// storm's CPU (docs/benchmarks.md); the remaining difference from Go is in
+/// count is kept where that stays cheap: 1,000 slots are 32,000 bytes per array. A count of a
+/// third of [`MAX_RESPONSE_HEAD`] (so that only the size could bind) cost 11 µs of CPU per event
+/// in glibc's `brk` and page faults, doubling a plain-HTTP storm's CPU, and 2,000 slots still
+/// showed `brk` in the profile (docs/benchmarks.md); the remaining difference from Go is in
 /// docs/compatibility.md.
-pub(crate) const MAX_RESPONSE_HEADERS: usize = 2_000;
+pub(crate) const MAX_RESPONSE_HEADERS: usize = 1_000;
 
 /// The local addresses of pooled connections that have carried a complete response head: a
 /// connection found here was reused. Two generations, so the set stays bounded without

@@ -812,7 +812,7 @@ impl HttpHookBuilder {
                 .tcp_nodelay(true)
                 .http1_title_case_headers()
                 // Heads bounded by size (hyper's buffer, about 400 KiB over HTTP/1.1: reqwest
-                // does not expose it; ours over HTTP/2) and 2,000 headers, not hyper's 100.
+                // does not expose it; ours over HTTP/2) and 1,000 headers, not hyper's 100.
                 .http1_max_headers(MAX_RESPONSE_HEADERS)
                 .http2_max_header_list_size(MAX_RESPONSE_HEAD as u32)
                 .build()

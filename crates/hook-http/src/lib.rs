@@ -74,7 +74,7 @@
 //! longer or slower body is dropped with its connection. A request that failed on a reused
 //! connection the server had closed, before any response, is re-sent at once on a new connection
 //! and not counted as a retry, as Go's transport does. Response heads are bounded by size (1 MiB;
-//! hyper's buffer, about 408 KiB, on reqwest's HTTP/1.1 path) and up to 2,000 headers (hyper's
+//! hyper's buffer, about 408 KiB, on reqwest's HTTP/1.1 path) and up to 1,000 headers (hyper's
 //! default is 100).
 //! Proxies come from `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` by Go's rules (`host:port`, `.domain`,
 //! `*`, IP and CIDR entries; `ALL_PROXY` is not read), and never for `localhost` or a loopback
