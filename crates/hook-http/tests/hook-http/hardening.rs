@@ -108,6 +108,49 @@ async fn item1_storm_over_tls_close_idle_after_0_1_ms_delivers_every_event() {
     storm_delivers_every_event(builder, &server).await;
 }
 
+/// The defect, deterministically: the second event goes on the pooled connection of the first,
+/// which the server closes without answering. It is re-sent once, at once, on a new connection,
+/// and is a delivery in one attempt (SFTPGo's retry schedule would have waited 2 s).
+async fn reused_connection_closed_is_resent_once(server: &TestServer, builder: HttpHookBuilder) {
+    let hook = builder.retry_max(3).build().unwrap();
+    let first = hook.send(&sample_event()).await.unwrap();
+    assert_eq!(first.attempts(), 1);
+    let second = hook.send(&sample_event()).await.unwrap();
+    assert_eq!(second.attempts(), 1, "the re-send is not a retry");
+    let requests = server.wait_for_requests(3, WAIT).await;
+    assert_eq!(requests.len(), 3);
+    assert_eq!(
+        requests[0].connection_id, requests[1].connection_id,
+        "reused"
+    );
+    assert_ne!(
+        requests[1].connection_id, requests[2].connection_id,
+        "re-sent on a new one"
+    );
+    assert_eq!(server.accepted_connections(), 2);
+}
+
+#[tokio::test]
+async fn item1_reused_connection_closed_without_answer_is_resent_once_uncounted() {
+    let server = TestServer::builder()
+        .respond_seq([Response::ok(), Response::close()])
+        .start()
+        .await;
+    reused_connection_closed_is_resent_once(&server, quick(&server.url("/hook"))).await;
+}
+
+#[tokio::test]
+async fn item1_reused_tls_connection_closed_without_answer_is_resent_once_uncounted() {
+    let pki = Pki::new();
+    let server = TestServer::builder()
+        .tls(pki.server_tls())
+        .respond_seq([Response::ok(), Response::close()])
+        .start()
+        .await;
+    let builder = quick(&server.url("/hook")).ca_certificate(pki.ca().cert_path());
+    reused_connection_closed_is_resent_once(&server, builder).await;
+}
+
 /// A fresh connection that closes without an answer is a failure, never re-sent for free.
 #[tokio::test]
 async fn item1_fresh_connection_closed_without_answer_is_not_resent() {
