@@ -1,7 +1,7 @@
 //! Connection hygiene shared by both transports (issue 11):
 //!
-//! * [`UsedConnections`] and [`UsedConnections::take_stale`]: a request that failed on a pooled
-//!   connection which had already carried a response, before any response arrived (the server
+//! * A request that failed on a pooled connection which had already carried a response, before
+//!   any response arrived (the server
 //!   closed it while it sat idle, or right after its previous response without saying
 //!   `Connection: close`), is re-sent at once on a new connection and not counted as a retry, as
 //!   Go's transport does (`shouldRetryRequest`: a reused connection, an idempotent request,
@@ -88,20 +88,38 @@ impl UsedConnections {
         g[0].insert(local);
     }
 
-    /// Whether `err` (a failed request, from either transport) is a reused connection's
+    /// Whether `err` (a failed request on reqwest's pooled client) is a reused connection's
     /// failure before any response: then it is forgotten (it is dead) and the request may be
     /// re-sent on a new connection.
-    pub(crate) fn take_stale(&self, err: &(dyn StdError + 'static)) -> bool {
+    ///
+    /// The previous response on that connection is recorded by its own task just after hyper
+    /// has returned the connection to the pool, so another task can take the connection and fail
+    /// on it first: a miss is looked up again after giving the other tasks a few turns and up to
+    /// 5 ms (a fresh connection's failure is reported that much later).
+    pub(crate) async fn take_stale(&self, err: &(dyn StdError + Send + Sync + 'static)) -> bool {
         let Some(local) = failed_connection(err) else {
             return false;
         };
         if !failed_before_response(err) {
             return false;
         }
-        let mut g = self.lock();
-        let removed0 = g[0].remove(&local);
-        let removed1 = g[1].remove(&local);
-        removed0 || removed1
+        // Three turns, then up to 5 ms: only a failure pays this, never a delivery.
+        for turn in 0..9 {
+            {
+                let mut g = self.lock();
+                let removed0 = g[0].remove(&local);
+                let removed1 = g[1].remove(&local);
+                if removed0 || removed1 {
+                    return true;
+                }
+            }
+            match turn {
+                0..3 => tokio::task::yield_now().await,
+                3..8 => tokio::time::sleep(Duration::from_millis(1)).await,
+                _ => {}
+            }
+        }
+        false
     }
 }
 
@@ -126,7 +144,7 @@ fn failed_connection(err: &(dyn StdError + 'static)) -> Option<SocketAddr> {
 
 /// Whether the error says the connection ended (closed, reset, broken) before a response head
 /// was complete, rather than a malformed response or a timeout.
-fn failed_before_response(err: &(dyn StdError + 'static)) -> bool {
+pub(crate) fn failed_before_response(err: &(dyn StdError + 'static)) -> bool {
     let mut current = Some(err);
     while let Some(e) = current {
         if let Some(h) = e.downcast_ref::<hyper::Error>()

@@ -14,6 +14,12 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,21 +28,22 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Uri};
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use url::Url;
 
-use crate::conn::{MAX_RESPONSE_HEAD, MAX_RESPONSE_HEADERS, UsedConnections, discard};
+use crate::conn::{MAX_RESPONSE_HEAD, MAX_RESPONSE_HEADERS, discard, failed_before_response};
 use crate::hook::MAX_REQUESTS_PER_ATTEMPT;
 use crate::retry::TransportFailure;
 
 /// The pooled client.
 pub(crate) struct Direct {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<Tracking, Empty<Bytes>>,
     /// The same client without a pool: the re-send of a request that failed on a reused
     /// connection goes on a new one.
-    fresh: Client<HttpConnector, Empty<Bytes>>,
-    used: UsedConnections,
+    fresh: Client<Tracking, Empty<Bytes>>,
 }
 
 /// One attempt's result, on either transport: the final status and its `Retry-After`, or why
@@ -91,12 +98,11 @@ impl Direct {
                 .http1_title_case_headers(true)
                 .http1_max_buf_size(MAX_RESPONSE_HEAD)
                 .http1_max_headers(MAX_RESPONSE_HEADERS)
-                .build(connector)
+                .build(Tracking(connector))
         };
         Direct {
             client: build(max_idle_per_host),
             fresh: build(0),
-            used: UsedConnections::new(max_idle_per_host.saturating_mul(2)),
         }
     }
 
@@ -143,13 +149,9 @@ impl Direct {
                 .request(request(uri.clone(), referer.clone()))
                 .await
             {
-                Ok(response) => {
-                    self.used.record(response.extensions());
-                    response
-                }
-                // Closed by the server while pooled: at once, on a new connection (not pooled,
-                // so not recorded), not a retry.
-                Err(e) if self.used.take_stale(&e) => self
+                Ok(response) => response,
+                // Closed by the server while pooled: at once, on a new connection, not a retry.
+                Err(e) if is_stale_reuse(&e) => self
                     .fresh
                     .request(request(uri, referer.take()))
                     .await
@@ -257,5 +259,205 @@ fn classify(err: hyper_util::client::legacy::Error) -> AttemptError {
         failure,
         reason,
         source: Box::new(err),
+    }
+}
+
+/// What a connection has carried, counted as its bytes pass (so it is up to date before hyper
+/// hands a response over or returns the connection to the pool).
+#[derive(Debug, Default)]
+struct ConnState {
+    /// Bytes read from the server, in total.
+    read: AtomicU64,
+    /// Requests started on the connection (a write after a read, or the first write).
+    requests: AtomicU64,
+    /// `read` when the current request started.
+    read_at_request: AtomicU64,
+    /// Whether the last transfer was a read (so the next write starts a request).
+    last_was_read: AtomicBool,
+}
+
+impl ConnState {
+    fn on_read(&self, n: usize) {
+        if n > 0 {
+            self.read.fetch_add(n as u64, Ordering::Relaxed);
+            self.last_was_read.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn on_write(&self) {
+        if self.last_was_read.swap(false, Ordering::Relaxed)
+            || self.requests.load(Ordering::Relaxed) == 0
+        {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            self.read_at_request
+                .store(self.read.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// Go's condition: a reused connection (this is not its first request) and not one byte of
+    /// this request's response read.
+    fn reused_and_nothing_read(&self) -> bool {
+        self.requests.load(Ordering::Relaxed) >= 2
+            && self.read.load(Ordering::Relaxed) == self.read_at_request.load(Ordering::Relaxed)
+    }
+}
+
+/// The connection's [`ConnState`], attached to its `Connected` (hyper-util hands that to the
+/// errors of requests sent on it).
+#[derive(Clone, Debug)]
+struct ConnTag(Arc<ConnState>);
+
+/// Whether a failed request was sent on a reused connection and failed before any byte of its
+/// response (the server had closed the connection while it sat in the pool).
+fn is_stale_reuse(err: &hyper_util::client::legacy::Error) -> bool {
+    if err.is_connect() || !failed_before_response(err) {
+        return false;
+    }
+    let Some(connected) = err.connect_info() else {
+        return false;
+    };
+    let mut extensions = http::Extensions::new();
+    connected.get_extras(&mut extensions);
+    extensions
+        .get::<ConnTag>()
+        .is_some_and(|tag| tag.0.reused_and_nothing_read())
+}
+
+/// `HttpConnector` with every connection wrapped in a [`Tracked`].
+#[derive(Clone, Debug)]
+pub(crate) struct Tracking(HttpConnector);
+
+type ConnectFuture =
+    Pin<Box<dyn Future<Output = Result<Tracked, Box<dyn StdError + Send + Sync>>> + Send>>;
+
+impl tower_service::Service<Uri> for Tracking {
+    type Response = Tracked;
+    type Error = Box<dyn StdError + Send + Sync>;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower_service::Service::<Uri>::poll_ready(&mut self.0, cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = tower_service::Service::<Uri>::call(&mut self.0, uri);
+        Box::pin(async move {
+            let io = connecting.await?;
+            Ok(Tracked(TokioIo::new(Counted {
+                tcp: io.into_inner(),
+                state: Arc::new(ConnState::default()),
+            })))
+        })
+    }
+}
+
+/// A TCP connection whose transfers are counted in its [`ConnState`].
+#[derive(Debug)]
+pub(crate) struct Counted {
+    tcp: TcpStream,
+    state: Arc<ConnState>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.tcp).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            this.state.on_read(buf.filled().len() - before);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.state.on_write();
+        Pin::new(&mut this.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.state.on_write();
+        Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+/// A [`Counted`] connection as hyper sees it; its `Connected` carries the [`ConnTag`].
+#[derive(Debug)]
+pub(crate) struct Tracked(TokioIo<Counted>);
+
+impl Connection for Tracked {
+    fn connected(&self) -> Connected {
+        let counted = self.0.inner();
+        counted
+            .tcp
+            .connected()
+            .extra(ConnTag(counted.state.clone()))
+    }
+}
+
+impl hyper::rt::Read for Tracked {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Tracked {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
 }

@@ -376,18 +376,18 @@ impl Inner {
             .execute(request(url.clone(), headers.clone(), timeout))
             .await
         {
+            Ok(response) => {
+                self.used.record(response.extensions());
+                Ok(response)
+            }
             // Closed by the server while pooled: at once, on a new connection, not a retry,
             // within what is left of the attempt's time.
-            Err(err) if self.used.take_stale(&err) => {
+            Err(err) if self.used.take_stale(&err).await => {
                 let left = timeout.saturating_sub(started.elapsed());
                 if left.is_zero() {
                     return Err(classify(err));
                 }
                 self.fresh_client.execute(request(url, headers, left)).await
-            }
-            Ok(response) => {
-                self.used.record(response.extensions());
-                Ok(response)
             }
             other => other,
         };
