@@ -360,22 +360,17 @@ impl Inner {
     async fn send_reqwest(
         &self,
         url: Url,
-        final_url: impl FnOnce() -> String,
+        final_url: impl Fn() -> String,
         timeout: Duration,
     ) -> Outcome {
         let started = Instant::now();
-        let headers = self.headers.headers(final_url);
-        let request = |url: Url, headers: HeaderMap, timeout: Duration| {
+        let request = |url: Url, timeout: Duration| {
             let mut request = reqwest::Request::new(Method::GET, url);
-            *request.headers_mut() = headers;
+            *request.headers_mut() = self.headers.headers(&final_url);
             *request.timeout_mut() = Some(timeout);
             request
         };
-        let sent = match self
-            .client
-            .execute(request(url.clone(), headers.clone(), timeout))
-            .await
-        {
+        let sent = match self.client.execute(request(url.clone(), timeout)).await {
             Ok(response) => {
                 self.used.record(response.extensions());
                 Ok(response)
@@ -387,7 +382,7 @@ impl Inner {
                 if left.is_zero() {
                     return Err(classify(err));
                 }
-                self.fresh_client.execute(request(url, headers, left)).await
+                self.fresh_client.execute(request(url, left)).await
             }
             other => other,
         };
@@ -395,7 +390,10 @@ impl Inner {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let retry_after = retry_after(response.headers());
-                discard(http::Response::<reqwest::Body>::from(response).into_body()).await;
+                // An empty body (the usual answer) needs no drain.
+                if response.content_length() != Some(0) {
+                    discard(http::Response::<reqwest::Body>::from(response).into_body()).await;
+                }
                 Ok((status, retry_after))
             }
             Err(err) => Err(classify(err)),
