@@ -37,6 +37,9 @@
 //!   of [`Response`]s (status, headers, delay, or closing without answering). Waits:
 //!   [`TestServer::wait_for_requests`]. Connection-refused targets: [`RefusedPort`],
 //!   [`free_port`].
+//! * [`MisbehavingServer`]: endpoints that [misbehave](Misbehaviour) as real ones do: close
+//!   every connection after its response without `Connection: close`, close idle connections
+//!   after 0-1 ms, trickle or never end a body; plain or over TLS (with `close_notify`).
 //! * [`Pki`]: CA, server certificate for `127.0.0.1`/`::1`/`localhost`, a self-signed
 //!   `CA:TRUE` server certificate, client CA and client certificates, as PEM files; and the
 //!   [`ServerTls`] configurations built from them. [`client_config`] for rustls clients.
@@ -49,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 mod events;
+mod misbehaving;
 mod pki;
 mod scripts;
 mod server;
@@ -57,6 +61,7 @@ mod tls;
 pub use events::{
     anonymous_ftp_event, event, numbered_events, one_event_per_protocol, sample_event, tricky_event,
 };
+pub use misbehaving::{MisbehavingServer, Misbehaviour};
 pub use pki::{Ca, Identity, Pki, SERVER_NAMES};
 pub use scripts::{
     ScriptRecord, read_records, record_script_body, sh_quote, wait_for_records, write_file_safely,

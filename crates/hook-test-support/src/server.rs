@@ -435,6 +435,17 @@ impl fmt::Display for WaitTimedOut {
 
 impl std::error::Error for WaitTimedOut {}
 
+impl WaitTimedOut {
+    pub(crate) fn new(what: &'static str, wanted: u64, seen: u64, timeout: Duration) -> Self {
+        WaitTimedOut {
+            what,
+            wanted,
+            seen,
+            timeout,
+        }
+    }
+}
+
 /// A loopback HTTP/1.1 (or HTTPS) server that records every request and answers from a script.
 ///
 /// Dropping it stops accepting and closes every connection. See the [crate docs](crate) for an
