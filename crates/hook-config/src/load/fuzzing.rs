@@ -29,3 +29,6 @@ pub fn apply_sftpgo_env(
 
 /// The largest `env.d` file the loader reads, in bytes.
 pub const MAX_ENV_FILE_SIZE: u64 = super::dotenv::MAX_ENV_FILE_SIZE;
+
+/// The most bytes of values one `env.d` file may define, after expansion.
+pub const MAX_EXPANDED_SIZE: usize = super::dotenv::MAX_EXPANDED_SIZE;
