@@ -62,6 +62,7 @@ for target in "${targets[@]}"; do
   else
     status=CRASH
     failed+=("$target")
+    tail -n 40 "$log" >&2
   fi
   # The summary: executions, coverage and corpus at the end, from libFuzzer's own lines.
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | awk '{print $2}')

@@ -23,7 +23,9 @@ fn dir() -> &'static PathBuf {
         // On tmpfs when there is one: a write and a read per format per input.
         let base = std::path::Path::new("/dev/shm");
         let dir = if base.is_dir() {
-            tempfile::Builder::new().prefix("hook-fuzz-").tempdir_in(base)
+            tempfile::Builder::new()
+                .prefix("hook-fuzz-")
+                .tempdir_in(base)
         } else {
             tempfile::Builder::new().prefix("hook-fuzz-").tempdir()
         }
@@ -54,7 +56,9 @@ fuzz_target!(|data: &[u8]| {
                 config
                     .validate()
                     .expect("a loaded configuration validates again");
-                config.target().expect("a loaded configuration has a target");
+                config
+                    .target()
+                    .expect("a loaded configuration has a target");
                 let _ = format!("{config:?}");
             }
             Err(err) => {

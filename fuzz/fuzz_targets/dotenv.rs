@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(total <= MAX_EXPANDED_SIZE, "{total} bytes of values");
         }
         Err((line, why)) => {
-            assert!(line >= 1 && line <= text.lines().count().max(1), "line {line}");
+            assert!(
+                line >= 1 && line <= text.lines().count().max(1),
+                "line {line}"
+            );
             assert!(!why.is_empty());
         }
     }

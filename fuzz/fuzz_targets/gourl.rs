@@ -47,7 +47,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     assert!(url.request_path.starts_with('/'));
-    assert!(!url.string_base.contains(['#', '?']), "{:?}", url.string_base);
+    assert!(
+        !url.string_base.contains(['#', '?']),
+        "{:?}",
+        url.string_base
+    );
     assert!(!url.raw_query.contains('#'));
     if let Some(auth) = &url.basic_authorization {
         let mut plain = url.username.clone().unwrap_or_default();

@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
         match bytes[i] {
             b'%' => {
                 assert!(i + 2 < bytes.len(), "{escaped}");
-                assert!(is_upper_hex(bytes[i + 1]) && is_upper_hex(bytes[i + 2]), "{escaped}");
+                assert!(
+                    is_upper_hex(bytes[i + 1]) && is_upper_hex(bytes[i + 2]),
+                    "{escaped}"
+                );
                 i += 3;
             }
             b => {
@@ -47,9 +50,18 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .map(|(k, vs)| vs.iter().map(|v| k.len() + v.len()).sum::<usize>())
         .sum();
-    assert!(decoded <= raw.len(), "{decoded} decoded bytes from {}", raw.len());
+    assert!(
+        decoded <= raw.len(),
+        "{decoded} decoded bytes from {}",
+        raw.len()
+    );
     let encoded = query.encode();
-    assert!(encoded.len() <= 5 * raw.len(), "{} bytes from {}", encoded.len(), raw.len());
+    assert!(
+        encoded.len() <= 5 * raw.len(),
+        "{} bytes from {}",
+        encoded.len(),
+        raw.len()
+    );
     let again = GoQuery::parse(&encoded);
     assert_eq!(again, query, "{raw:?} -> {encoded:?}");
     assert_eq!(again.encode(), encoded);

@@ -24,10 +24,18 @@ fuzz_target!(|data: &[u8]| {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(word(0)));
     let got = parse_retry_after(value, now);
     if let Ok(n) = value.parse::<i64>() {
-        assert_eq!(got, u64::try_from(n).ok().map(Duration::from_secs), "{value:?}");
+        assert_eq!(
+            got,
+            u64::try_from(n).ok().map(Duration::from_secs),
+            "{value:?}"
+        );
     } else if let Some(wait) = got {
         let later = parse_retry_after(value, now + Duration::from_secs(1));
-        assert_eq!(later, Some(wait.saturating_sub(Duration::from_secs(1))), "{value:?}");
+        assert_eq!(
+            later,
+            Some(wait.saturating_sub(Duration::from_secs(1))),
+            "{value:?}"
+        );
     }
 
     let wait_min = Duration::from_millis(u64::from(word(4)));
@@ -35,7 +43,10 @@ fuzz_target!(|data: &[u8]| {
     let cap = Duration::from_millis(u64::from(word(12)));
     let policy = RetryPolicy::new(3, wait_min, wait_max).with_retry_after_max(cap);
     for status in [429, 503, 500] {
-        let attempt = Attempt::Response { status, retry_after: Some(value) };
+        let attempt = Attempt::Response {
+            status,
+            retry_after: Some(value),
+        };
         for n in 0..4 {
             let decided = policy.decide(n, &attempt, now);
             assert_eq!(decided.is_none(), n == 3);

@@ -37,8 +37,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let http = &config.http;
-    assert!(http.headers.iter().all(|h| !h.key.is_empty() && !h.value.is_empty()));
-    assert!(http.certificates.iter().all(|c| !c.cert.is_empty() && !c.key.is_empty()));
+    assert!(
+        http.headers
+            .iter()
+            .all(|h| !h.key.is_empty() && !h.value.is_empty())
+    );
+    assert!(
+        http.certificates
+            .iter()
+            .all(|c| !c.cert.is_empty() && !c.key.is_empty())
+    );
     assert!(config.command.commands.iter().all(|c| !c.path.is_empty()));
     assert!(http.headers.len() <= indices(&env, "SFTPGO_HTTP__HEADERS"));
     assert!(http.certificates.len() <= indices(&env, "SFTPGO_HTTP__CERTIFICATES"));

@@ -332,7 +332,10 @@ mod tests {
             (1, "unterminated double quote".to_owned())
         );
         open_quote.push_str("\"\n");
-        assert_eq!(parse(&open_quote, &env(&[])).unwrap()["A"].len(), 2 * 256 * 1024);
+        assert_eq!(
+            parse(&open_quote, &env(&[])).unwrap()["A"].len(),
+            2 * 256 * 1024
+        );
     }
 
     #[test]
