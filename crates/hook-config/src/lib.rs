@@ -63,7 +63,8 @@
 //! `docs/configuration.md`.
 //!
 //! Feature flags: `load` (default) adds [`Loader`], the file and environment loader (depends on
-//! `config`). Without it the crate has the types, validation and [`HookTarget`] only.
+//! `config`). Without it the crate has the types, validation and [`HookTarget`] only. `fuzzing` is
+//! not part of the API: it exposes private parsers to the fuzz targets in `fuzz/`.
 //!
 //! MSRV: the workspace's `rust-version` (1.90).
 
@@ -78,6 +79,9 @@ mod types;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrorKind};
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use load::fuzzing;
 #[cfg(feature = "load")]
 pub use load::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader, MAX_CONFIG_FILE_SIZE};
 pub use redact::{REDACTED, redact_query, redact_url};

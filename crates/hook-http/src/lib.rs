@@ -94,13 +94,17 @@
 //! `https://` and proxied hooks reqwest adds `Accept: */*`; a `Retry-After` date's zone
 //! abbreviation is taken as UTC.
 //!
-//! Feature flags: none. MSRV: the workspace's `rust-version` (1.90).
+//! Feature flags: none for users (`fuzzing` is not part of the API: it exposes private parsers
+//! to the fuzz targets in `fuzz/`). MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 
 mod conn;
 mod der;
 mod direct;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gourl;
 mod headers;
 mod hook;

@@ -3,6 +3,8 @@
 
 mod decode;
 mod dotenv;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod sftpgo_env;
 mod weak;
 mod yaml_aliases;
