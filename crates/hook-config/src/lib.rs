@@ -84,6 +84,6 @@ pub use redact::{REDACTED, redact_url};
 pub use target::{HOOK_KEY, HookTarget, HookUrl};
 pub use types::{
     CommandEntry, CommandSection, CommonSection, HookConfig, HooksSection, HttpClientsSection,
-    HttpHeader, TlsKeyPair,
+    HttpHeader, SpoolSection, TlsKeyPair,
 };
 pub use validate::{COMMAND_HOOK_NAMES, COMMAND_TIMEOUT_RANGE};
