@@ -546,7 +546,7 @@ impl Dispatcher {
         let mut report = ShutdownReport::from_stats(inner.shared.counters.snapshot(), elapsed);
         #[cfg(feature = "spool")]
         if let Some(durable) = &inner.shared.durable {
-            report.kept = crate::durable::kept(&durable.spool).await;
+            report.kept = crate::durable::keep_and_close(&durable.spool).await;
             if report.kept > 0 {
                 tracing::info!(
                     dir = %durable.spool.dir().display(),

@@ -257,14 +257,18 @@ pub(crate) async fn replay_then_redeliver(
     redeliver(durable, backlog, shared).await;
 }
 
-/// Redelivers deferred events as they fall due: one probe per step; when it fails transiently
-/// the rest of the step is deferred again without a call; otherwise the rest follows.
+/// Redelivers deferred events as they fall due. While the endpoint is down, one event probes it
+/// per step: when the probe fails transiently, everything else that falls due before the probe's
+/// next attempt is deferred to that time without a call; when it succeeds (or fails otherwise),
+/// the rest follows at once.
 async fn redeliver(durable: Arc<Durable>, backlog: mpsc::Sender<Job>, shared: Arc<Shared>) {
     // Committed state may lag a defer by a commit: never sleep longer than this without looking.
     let poll = durable
         .schedule
         .min
         .clamp(Duration::from_millis(10), Duration::from_secs(1));
+    // Set after a failed probe: the endpoint counts as down until then.
+    let mut down_until: Option<SystemTime> = None;
     loop {
         let spool = Arc::clone(&durable.spool);
         let Some(next) = blocking(move || spool.next_due()).await else {
@@ -293,6 +297,11 @@ async fn redeliver(durable: Arc<Durable>, backlog: mpsc::Sender<Job>, shared: Ar
             }
         };
         let mut rest = batch.into_iter();
+        if let Some(until) = down_until.filter(|until| *until > SystemTime::now()) {
+            // Down: nobody calls before the probe's time.
+            defer_uncalled(&durable, &shared, rest, until);
+            continue;
+        }
         let Some(probe) = rest.next() else { continue };
         let (reply_tx, reply_rx) = oneshot::channel();
         let mut job = job_of(probe);
@@ -302,38 +311,47 @@ async fn redeliver(durable: Arc<Durable>, backlog: mpsc::Sender<Job>, shared: Ar
             return;
         }
         let Ok(settled) = reply_rx.await else { return };
-        match settled {
-            Settled::Deferred(due) => {
-                // The endpoint is still down: the others wait for the next step, uncalled.
-                let now_ms = unix_ms(SystemTime::now());
-                for record in rest {
-                    let id = record.id();
-                    let last = record
-                        .last_error()
-                        .unwrap_or("not delivered yet")
-                        .to_owned();
-                    if durable.schedule.expired(id.unix_ms(), now_ms) {
-                        let reason = durable.expired_reason(&last);
-                        let _ = durable.spool.mark_dead(id, &reason);
-                        let err = HookError::new(ErrorKind::DeadlineExceeded, reason);
-                        shared.report(record.event(), &Err(err));
-                        shared.counters.dead.fetch_add(1, Release);
-                        shared.counters.failed.fetch_add(1, Release);
-                    } else {
-                        let spread = Duration::from_millis(salt(id) % 50);
-                        let _ = durable.spool.defer(id, due + spread, &last);
-                        shared.counters.deferred.fetch_add(1, Release);
-                    }
+        if let Settled::Deferred(due) = settled {
+            down_until = Some(due);
+            defer_uncalled(&durable, &shared, rest, due);
+        } else {
+            down_until = None;
+            for record in rest {
+                shared.counters.redelivered.fetch_add(1, Release);
+                if !feed(&backlog, job_of(record)).await {
+                    return;
                 }
             }
-            _ => {
-                for record in rest {
-                    shared.counters.redelivered.fetch_add(1, Release);
-                    if !feed(&backlog, job_of(record)).await {
-                        return;
-                    }
-                }
-            }
+        }
+    }
+}
+
+/// Defers `records` to `until` (spread over 50 ms) without calling the endpoint, or makes them
+/// dead when past `max_age`.
+fn defer_uncalled(
+    durable: &Durable,
+    shared: &Shared,
+    records: impl Iterator<Item = hook_spool::SpoolRecord>,
+    until: SystemTime,
+) {
+    let now_ms = unix_ms(SystemTime::now());
+    for record in records {
+        let id = record.id();
+        let last = record
+            .last_error()
+            .unwrap_or("not delivered yet")
+            .to_owned();
+        if durable.schedule.expired(id.unix_ms(), now_ms) {
+            let reason = durable.expired_reason(&last);
+            let _ = durable.spool.mark_dead(id, &reason);
+            let err = HookError::new(ErrorKind::DeadlineExceeded, reason);
+            shared.report(record.event(), &Err(err));
+            shared.counters.dead.fetch_add(1, Release);
+            shared.counters.failed.fetch_add(1, Release);
+        } else {
+            let spread = Duration::from_millis(salt(id) % 50);
+            let _ = durable.spool.defer(id, until + spread, &last);
+            shared.counters.deferred.fetch_add(1, Release);
         }
     }
 }
@@ -434,8 +452,13 @@ impl BypassLog {
     }
 }
 
-/// What the spool keeps for the next start: pending and deferred records, after a flush.
-pub(crate) async fn kept(spool: &Spool) -> u64 {
+/// What the spool keeps for the next start (pending and deferred records, after a flush); then
+/// closes it (commits, stops the writer, releases the file) so that the next start, in this
+/// process or another, can open it.
+pub(crate) async fn keep_and_close(spool: &Arc<Spool>) -> u64 {
     let _ = spool.flush().await;
-    spool.status().map_or(0, |s| s.pending + s.deferred)
+    let kept = spool.status().map_or(0, |s| s.pending + s.deferred);
+    let spool = Arc::clone(spool);
+    let _ = tokio::task::spawn_blocking(move || spool.close()).await;
+    kept
 }
