@@ -5,9 +5,11 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use std::collections::HashSet;
+
 use hooks::{
-    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, HookError, HookStatus, HookTarget,
-    Protocol,
+    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, EventId, FireErrorKind, Fired,
+    HookError, HookStatus, HookTarget, Protocol,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
@@ -79,20 +81,34 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
         // bigger storm is fed as outcomes come back, so memory stays bounded and nothing is
         // refused.
         let queue_capacity = config.hooks.queue_capacity;
-        let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(EventId, Outcome)>();
         let mut options = DispatcherOptions::from_config(&config.hooks)?
             .with_protocols([protocol])
             .with_queue_capacity(queue_capacity)
-            .with_on_outcome(move |_event, result| {
-                let _ = tx.send(Outcome {
-                    result: result.clone(),
-                });
+            .with_on_outcome(move |event, result| {
+                let _ = tx.send((
+                    event.id(),
+                    Outcome {
+                        result: result.clone(),
+                    },
+                ));
             });
         if let Some(c) = args.concurrency {
             options = options.with_max_in_flight(usize::try_from(c)?);
         }
-        let dispatcher = Dispatcher::new(hook, options);
+        let spooled = config.hooks.spool.enabled();
+        if spooled {
+            options = options.with_paused_start();
+        }
+        let dispatcher = Dispatcher::try_new(hook, options)?;
         let events_of = EventMaker::new(args, protocol);
+        // With a spool: every event is made durable before delivery starts; outcomes of events
+        // replayed from an earlier run are not counted.
+        let ours = if spooled {
+            Some(spool_all(&dispatcher, &events_of, events).await?)
+        } else {
+            None
+        };
 
         let progress = progress_bar(events);
         let started = Instant::now();
@@ -102,6 +118,10 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
         let mut failed = 0u64;
         let mut last = None;
         let (mut fired, mut received) = (0u64, 0u64);
+        if ours.is_some() {
+            fired = events;
+            dispatcher.resume();
+        }
         while received < events {
             // Never more outstanding than the queue holds: `fire` cannot be refused.
             while fired < events && fired - received < queue_capacity as u64 {
@@ -110,9 +130,14 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
                     .map_err(|e| format!("the dispatcher refused an event: {e}"))?;
                 fired += 1;
             }
-            let Some(outcome) = rx.recv().await else {
+            let Some((id, outcome)) = rx.recv().await else {
                 break;
             };
+            if let Some(ours) = &ours
+                && !ours.contains(&id)
+            {
+                continue;
+            }
             latencies.push(outcome.elapsed());
             failed += u64::from(outcome.result.is_err());
             if args.json {
@@ -154,6 +179,48 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
             ExitCode::from(1)
         })
     })
+}
+
+/// Appends all `events` durably (`fire_durable`, awaited together) while delivery is paused;
+/// prints `spooled=N` on stderr. Returns the ids.
+async fn spool_all(
+    dispatcher: &Dispatcher,
+    events_of: &EventMaker,
+    events: u64,
+) -> Result<HashSet<EventId>, Box<dyn Error>> {
+    let mut ids = HashSet::with_capacity(usize::try_from(events.min(MAX_RESERVED))?);
+    let mut pending = tokio::task::JoinSet::new();
+    for index in 0..events {
+        let event = events_of.event(index);
+        ids.insert(event.id());
+        let dispatcher = dispatcher.clone();
+        pending.spawn(async move { dispatcher.fire_durable(event).await });
+        // Bounded: the spool's writer queue holds 65,536 appends.
+        while pending.len() >= 16_384 {
+            wait_one(&mut pending).await?;
+        }
+    }
+    while !pending.is_empty() {
+        wait_one(&mut pending).await?;
+    }
+    eprintln!("spooled={events}");
+    Ok(ids)
+}
+
+async fn wait_one(
+    pending: &mut tokio::task::JoinSet<Result<Fired, hooks::FireError>>,
+) -> Result<(), Box<dyn Error>> {
+    match pending.join_next().await {
+        Some(Ok(Ok(_))) | None => Ok(()),
+        Some(Ok(Err(e))) => {
+            let what = match e.kind() {
+                FireErrorKind::SpoolFull => "the spool is full",
+                _ => "the spool refused an event",
+            };
+            Err(format!("{what}: {e}").into())
+        }
+        Some(Err(e)) => Err(e.into()),
+    }
 }
 
 /// Makes the fired events: each with its own id; "{n}" in the username replaced by the index.
