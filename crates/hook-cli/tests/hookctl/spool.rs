@@ -145,9 +145,9 @@ fn status_and_list_show_every_state() {
         .map(|l| l.split('\t').map(str::to_owned).collect())
         .collect();
     assert_eq!(lines.len(), 3, "{}", stdout(&out));
-    assert_eq!(lines[0][..3], [p.clone(), "pending".into(), "0".into()]);
+    assert_eq!(lines[0][..3], [p, "pending".into(), "0".into()]);
     assert_eq!(lines[0][3..], ["-", "-", "203.0.113.9", "FTP", "p", "42"]);
-    assert_eq!(lines[1][..3], [d.clone(), "deferred".into(), "1".into()]);
+    assert_eq!(lines[1][..3], [d, "deferred".into(), "1".into()]);
     assert!(lines[1][3].ends_with('Z'), "{:?}", lines[1]);
     assert_eq!(lines[1][4], "HTTP 503");
     assert_eq!(lines[2][..2], [x.clone(), "dead".into()]);
