@@ -2,3 +2,4 @@
 //! script or the loopback endpoint received. One module per subject.
 
 mod sftp;
+mod spool_kill;
