@@ -65,7 +65,7 @@
 //! Feature flags: `load` (default) adds [`Loader`], the file and environment loader (depends on
 //! `config`). Without it the crate has the types, validation and [`HookTarget`] only.
 //!
-//! MSRV: the workspace's `rust-version` (1.88).
+//! MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 

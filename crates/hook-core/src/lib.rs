@@ -22,7 +22,7 @@
 //! assert_eq!(Field::Duration.query_key(), "connection_duration");
 //! ```
 //!
-//! Feature flags: none. MSRV: the workspace's `rust-version` (1.88).
+//! Feature flags: none. MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 

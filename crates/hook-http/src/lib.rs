@@ -87,7 +87,7 @@
 //! `https://` and proxied hooks reqwest adds `Accept: */*`; a `Retry-After` date's zone
 //! abbreviation is taken as UTC.
 //!
-//! Feature flags: none. MSRV: the workspace's `rust-version` (1.88).
+//! Feature flags: none. MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 

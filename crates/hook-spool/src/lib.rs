@@ -79,3 +79,8 @@ pub use options::{
 pub use record::{SpoolRecord, State};
 pub use spool::{Purge, Spool};
 pub use status::{CorruptFile, OpenReport, SpoolCounters, SpoolStatus};
+
+#[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
+mod testing;

@@ -363,7 +363,7 @@ mod tests {
         let back = SpoolRecord::decode(key, &record.encode()).unwrap();
         assert_eq!(back, record);
         assert_eq!(back.stored_bytes(), 16 + record.encode().len());
-        let deferred = record.clone().failed("HTTP 503").moved(State::Deferred, 42);
+        let deferred = record.failed("HTTP 503").moved(State::Deferred, 42);
         let back = SpoolRecord::decode(key, &deferred.encode()).unwrap();
         assert_eq!(back.state(), State::Deferred);
         assert_eq!(back.attempts(), 1);

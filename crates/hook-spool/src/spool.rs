@@ -44,11 +44,11 @@ pub(crate) struct Shared {
     pub(crate) queued: AtomicUsize,
     /// Size of the store file as of the last commit.
     pub(crate) file_bytes: AtomicU64,
-    /// Size of a freshly created store file (the fixed overhead not counted against max_bytes).
-    pub(crate) base_file_bytes: AtomicU64,
     /// Set while the free-space floor is crossed or the disk was found full.
     pub(crate) low_space: AtomicBool,
     pub(crate) closed: AtomicBool,
+    /// Set once the store failed and could not be reopened.
+    pub(crate) broken: AtomicBool,
 }
 
 impl fmt::Debug for Shared {
@@ -59,7 +59,16 @@ impl fmt::Debug for Shared {
     }
 }
 
+/// The size of an empty store file (redb's header, allocator state and empty tables; 72 KiB
+/// measured), allowed on top of `max_bytes` so that a small bound still holds records.
+pub(crate) const FILE_OVERHEAD: u64 = 128 * 1024;
+
 impl Shared {
+    /// The most bytes the store file may reach before appends are refused.
+    pub(crate) fn file_limit(&self) -> u64 {
+        self.options.max_bytes.saturating_add(FILE_OVERHEAD)
+    }
+
     pub(crate) fn store(&self) -> Result<Arc<dyn Store>, SpoolError> {
         let guard = self.store.read().unwrap_or_else(PoisonError::into_inner);
         match guard.as_ref() {
@@ -261,9 +270,9 @@ impl Spool {
             queued_bytes: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
             file_bytes: AtomicU64::new(file_bytes),
-            base_file_bytes: AtomicU64::new(if created { file_bytes } else { 0 }),
             low_space: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
         });
         if corrupt.is_some() {
             bump(&shared.counters.corrupt_files, 1);
@@ -317,13 +326,14 @@ impl Spool {
         if shared.closed.load(Ordering::Acquire) {
             return Err(shared.closed_error());
         }
+        if shared.broken.load(Ordering::Acquire) {
+            return Err(shared.unavailable());
+        }
         let max = shared.options.max_bytes;
         let live = shared.live_bytes.load(Ordering::Relaxed);
         let queued = shared.queued_bytes.load(Ordering::Relaxed);
-        let file = shared
-            .file_bytes
-            .load(Ordering::Relaxed)
-            .saturating_sub(shared.base_file_bytes.load(Ordering::Relaxed));
+        let file = shared.file_bytes.load(Ordering::Relaxed);
+        let file_limit = shared.file_limit();
         let full = |why: String| {
             bump(&shared.counters.refused_full, 1);
             Err(SpoolError::new(SpoolErrorKind::Full, why).with_path(&shared.options.dir))
@@ -335,9 +345,10 @@ impl Spool {
                 live + queued + bytes
             ));
         }
-        if file > max {
+        if file > file_limit {
             return full(format!(
-                "spool {} is full: its file has grown to {file} bytes, over max_bytes {max}",
+                "spool {} is full: its file has grown to {file} bytes, over max_bytes {max} \
+                 (+ {FILE_OVERHEAD} bytes for an empty store)",
                 shared.options.dir.display()
             ));
         }

@@ -120,6 +120,8 @@ pub(crate) struct Writer {
     last_space_check: Option<Instant>,
     last_compact: Instant,
     dirty_since_compact: bool,
+    /// Whether the last commit was not synced (acks only): a flush must sync.
+    unsynced: bool,
 }
 
 impl Writer {
@@ -131,6 +133,7 @@ impl Writer {
             last_space_check: None,
             last_compact: Instant::now(),
             dirty_since_compact: false,
+            unsynced: false,
         }
     }
 
@@ -143,9 +146,21 @@ impl Writer {
     pub(crate) fn run(mut self) {
         let options = self.shared.options.clone();
         loop {
-            let first = match self.rx.recv() {
-                Ok(msg) => msg,
-                Err(_) => break,
+            let first = if self.shared.low_space.load(Ordering::Relaxed) {
+                // Appends are refused while space is low: measure it again even when idle.
+                match self.rx.recv_timeout(SPACE_CHECK_INTERVAL) {
+                    Ok(msg) => msg,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.check_space(true);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match self.rx.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => break,
+                }
             };
             let mut batch = Batch::new();
             let mut close = batch.push(first);
@@ -214,15 +229,34 @@ impl Writer {
         bump(&shared.counters.acked_before_commit, cancelled);
         bump(&shared.counters.acked, cancelled);
 
-        let result = if live.is_empty() {
-            Ok(None)
+        // Acks alone are committed without a sync; a flush syncs them (an empty durable commit).
+        let sync_only = live.is_empty() && !flushes.is_empty() && self.unsynced;
+        let result = if live.is_empty() && !sync_only {
+            shared.store().map(|_| None)
         } else {
-            self.apply_with_recovery(&live, !only_acks)
+            let durable = !only_acks;
+            let result = self.apply_with_recovery(&live, durable);
+            if result.is_ok() {
+                self.unsynced = !durable;
+            }
+            result
         };
         shared.queued.fetch_sub(appended, Ordering::Relaxed);
         shared
             .queued_bytes
             .fetch_sub(appended_bytes, Ordering::Relaxed);
+        // Sizes and space first, so that whoever is answered next sees the new bounds; a file
+        // over its bound is compacted now (copy-on-write leaves free pages behind).
+        self.refresh_sizes();
+        self.check_space(false);
+        let file = shared.file_bytes.load(Ordering::Relaxed);
+        let live_bytes = shared.live_bytes.load(Ordering::Relaxed);
+        if file > shared.file_limit()
+            && live_bytes.saturating_mul(2) < file
+            && self.last_compact.elapsed() >= Duration::from_millis(500)
+        {
+            self.compact();
+        }
         match result {
             Ok(applied) => {
                 let mut results: Vec<Option<OpResult>> = match applied {
@@ -275,8 +309,6 @@ impl Writer {
                 }
             }
         }
-        self.refresh_sizes();
-        self.check_space(false);
     }
 
     /// Applies `ops`; after a failure reopens the store and applies them again (the batch is
@@ -292,7 +324,13 @@ impl Writer {
         for _ in 0..COMMIT_ATTEMPTS {
             let store = shared.store()?;
             match store.apply(ops, durable, dead_max) {
-                Ok(applied) => return Ok(Some(applied)),
+                Ok(applied) => {
+                    if last.is_some() {
+                        // Recovered: measure the space again before anyone is answered.
+                        self.check_space(true);
+                    }
+                    return Ok(Some(applied));
+                }
                 Err(e) => {
                     drop(store);
                     bump(&shared.counters.failed_commits, 1);
@@ -349,14 +387,17 @@ impl Writer {
                     Some(Arc::from(store));
                 Ok(())
             }
-            Err(e) => Err(SpoolError::new(
-                SpoolErrorKind::Unavailable,
-                format!(
-                    "spool {} is unavailable: reopening after a failed commit failed: {e}",
-                    shared.options.dir.display()
-                ),
-            )
-            .with_path(&shared.options.dir)),
+            Err(e) => {
+                shared.broken.store(true, Ordering::Release);
+                Err(SpoolError::new(
+                    SpoolErrorKind::Unavailable,
+                    format!(
+                        "spool {} is unavailable: reopening after a failed commit failed: {e}",
+                        shared.options.dir.display()
+                    ),
+                )
+                .with_path(&shared.options.dir))
+            }
         }
     }
 
@@ -398,7 +439,7 @@ impl Writer {
         {
             return self.check_space(true);
         }
-        let low = free < options.min_free_bytes;
+        let low = free <= options.min_free_bytes;
         self.shared.low_space.store(low, Ordering::Relaxed);
     }
 

@@ -44,7 +44,7 @@
 //!   for exec tests.
 //! * [`sample_event`] and friends: [`hook_core::DisconnectEvent`] values.
 //!
-//! Feature flags: none. MSRV: the workspace's `rust-version` (1.88). Unix only.
+//! Feature flags: none. MSRV: the workspace's `rust-version` (1.90). Unix only.
 
 #![forbid(unsafe_code)]
 

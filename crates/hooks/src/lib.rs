@@ -44,7 +44,7 @@
 //! Without `exec` or `http`, [`build_hook`] refuses a target of that kind with an error naming
 //! `common.post_disconnect_hook`; the [`Dispatcher`] works with any [`Hook`] either way.
 //!
-//! MSRV: the workspace's `rust-version` (1.88).
+//! MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 

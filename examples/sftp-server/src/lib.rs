@@ -45,7 +45,7 @@
 //! password. Commands: only a built-in `echo` (no shell is ever run), which fires an `SSH`
 //! event. Crypto: russh's `ring` backend (no aws-lc, no OpenSSL).
 //!
-//! Feature flags: none. MSRV: the workspace's `rust-version` (1.88).
+//! Feature flags: none. MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 
