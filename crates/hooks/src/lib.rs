@@ -40,6 +40,11 @@
 //! * `exec`: program hooks (`common.post_disconnect_hook` = an absolute path), with `hook-exec`.
 //! * `http`: HTTP(S) hooks (`common.post_disconnect_hook` = a URL), with `hook-http`.
 //! * `load`: the configuration loader (`sftpgo.{json,yaml,yml,toml}` and `SFTPGO_` variables).
+//! * `spool`: durable delivery through an embedded event log (`hook-spool`), used when
+//!   `hooks.spool.dir` is set: events survive crashes, `kill -9` and endpoint outages and are
+//!   delivered at least once (deduplicate on [`EventId`]). Start the dispatcher with
+//!   [`Dispatcher::try_new`] to get the error when the spool cannot be opened; see
+//!   [`Dispatcher::fire_durable`] for callers that must know an event is on disk.
 //!
 //! Without `exec` or `http`, [`build_hook`] refuses a target of that kind with an error naming
 //! `common.post_disconnect_hook`; the [`Dispatcher`] works with any [`Hook`] either way.
