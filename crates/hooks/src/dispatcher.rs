@@ -546,7 +546,7 @@ impl Dispatcher {
         let mut report = ShutdownReport::from_stats(inner.shared.counters.snapshot(), elapsed);
         #[cfg(feature = "spool")]
         if let Some(durable) = &inner.shared.durable {
-            report.kept = crate::durable::keep_and_close(&durable.spool).await;
+            report.kept = crate::durable::keep_and_close(durable).await;
             if report.kept > 0 {
                 tracing::info!(
                     dir = %durable.spool.dir().display(),
@@ -718,6 +718,7 @@ async fn dispatch(
             backlog_tx.clone(),
             Arc::clone(&shared),
         ));
+        feeder_tasks.spawn(crate::durable::flush_acks_lingering(Arc::clone(durable)));
         feeder_tasks.spawn(crate::durable::read_back_spilled(
             Arc::clone(durable),
             feeders.spill_rx,
