@@ -193,9 +193,12 @@ async fn a_full_spool_bypasses_without_blocking_or_evicting_and_drains_after_rec
     // Far more than 64 KiB of events: fire never fails or blocks; the spool takes what fits.
     let mut spooled = Vec::new();
     let mut bypassed = 0;
+    let capture = ErrorCapture::default();
     for i in 0..2_000 {
         let name = format!("user-{i:04}-{}", "x".repeat(40));
-        match d.fire(event(&name)).unwrap() {
+        let fired =
+            tracing::subscriber::with_default(capture.clone(), || d.fire(event(&name)).unwrap());
+        match fired {
             Fired::Spooled(_) => spooled.push(name),
             Fired::Queued => bypassed += 1,
             other => panic!("{other:?}"),
@@ -205,6 +208,17 @@ async fn a_full_spool_bypasses_without_blocking_or_evicting_and_drains_after_rec
             d.spool().unwrap().flush().await.unwrap();
         }
     }
+    // Bypasses are logged at WARN, summarised: far fewer lines than bypassed events.
+    let warns: Vec<String> = capture
+        .1
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| w.contains("not spooled"))
+        .cloned()
+        .collect();
+    assert!(!warns.is_empty() && warns.len() < 10, "{} WARN lines", warns.len());
+    assert!(warns[0].contains("max_bytes"), "{}", warns[0]);
     assert!(
         !spooled.is_empty() && bypassed > 0,
         "{} {bypassed}",
@@ -411,9 +425,9 @@ async fn fire_durable_without_a_spool_is_a_typed_error() {
     d.shutdown(Duration::from_secs(5)).await;
 }
 
-/// Keeps ERROR events as text.
+/// Keeps ERROR events as text (and WARN ones in `.1`).
 #[derive(Clone, Default)]
-struct ErrorCapture(Arc<Mutex<Vec<String>>>);
+struct ErrorCapture(Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>);
 
 struct Text(String);
 
@@ -434,10 +448,12 @@ impl tracing::Subscriber for ErrorCapture {
     fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
-        if *event.metadata().level() == tracing::Level::ERROR {
+        let level = *event.metadata().level();
+        if level == tracing::Level::ERROR || level == tracing::Level::WARN {
             let mut text = Text(String::new());
             event.record(&mut text);
-            self.0.lock().unwrap().push(text.0);
+            let to = if level == tracing::Level::ERROR { &self.0 } else { &self.1 };
+            to.lock().unwrap().push(text.0);
         }
     }
     fn enter(&self, _: &tracing::span::Id) {}
