@@ -26,6 +26,9 @@ pub enum SpoolErrorKind {
     Unavailable,
     /// The file was written by a newer version of this crate (its format version is unknown).
     UnsupportedVersion,
+    /// The store file is damaged and [`SpoolOptions::set_aside_damaged`](crate::SpoolOptions)
+    /// is off, so it was left as it is (the message names the file and the damage).
+    Damaged,
     /// The options are invalid (the message names the option).
     InvalidOptions,
     /// An I/O error on the spool directory or its files (the message names the path).
@@ -44,6 +47,7 @@ impl SpoolErrorKind {
             SpoolErrorKind::Closed => "closed",
             SpoolErrorKind::Unavailable => "unavailable",
             SpoolErrorKind::UnsupportedVersion => "unsupported_version",
+            SpoolErrorKind::Damaged => "damaged",
             SpoolErrorKind::InvalidOptions => "invalid_options",
             SpoolErrorKind::Io => "io",
             SpoolErrorKind::Storage => "storage",

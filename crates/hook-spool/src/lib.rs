@@ -62,6 +62,7 @@
 mod completion;
 mod error;
 mod fsutil;
+mod guard;
 mod options;
 mod record;
 mod redb_store;

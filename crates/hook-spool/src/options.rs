@@ -57,6 +57,11 @@ pub struct SpoolOptions {
     /// The most appends waiting for the writer; beyond it appends are refused
     /// ([`SpoolErrorKind::Busy`](crate::SpoolErrorKind::Busy)).
     pub max_queued: usize,
+    /// What [`Spool::open`](crate::Spool::open) does with a damaged store file: `true` (the
+    /// default, for servers) sets it aside and starts a new spool; `false` (for inspection tools
+    /// such as `hookctl spool status`) leaves it untouched and fails with
+    /// [`SpoolErrorKind::Damaged`](crate::SpoolErrorKind::Damaged).
+    pub set_aside_damaged: bool,
 }
 
 impl SpoolOptions {
@@ -71,6 +76,7 @@ impl SpoolOptions {
             ack_flush_interval: DEFAULT_ACK_FLUSH_INTERVAL,
             max_batch: DEFAULT_MAX_BATCH,
             max_queued: DEFAULT_MAX_QUEUED,
+            set_aside_damaged: true,
         }
     }
 

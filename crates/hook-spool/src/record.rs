@@ -180,6 +180,7 @@ impl SpoolRecord {
     pub(crate) fn failed(mut self, error: &str) -> SpoolRecord {
         self.attempts = self.attempts.saturating_add(1);
         self.last_error = truncate(error, MAX_ERROR_BYTES).to_owned();
+        self.stored_bytes = 16 + self.encoded_len();
         self
     }
 
@@ -427,6 +428,41 @@ mod tests {
                 bytes[i] = v;
                 let _ = SpoolRecord::decode(key, &bytes);
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any event, state and error text round-trips exactly through layout version 1.
+        #[test]
+        fn any_record_round_trips(
+            ip in ".{0,64}",
+            username in ".{0,300}",
+            protocol in 0usize..7,
+            secs in 0u64..u64::MAX / 2,
+            nanos in 0u32..1_000_000_000,
+            first_seen in proptest::prelude::any::<u64>(),
+            due in 1u64..u64::MAX,
+            error in ".{0,2000}",
+            state in 0u8..3,
+        ) {
+            let event = DisconnectEvent::new(ip, Protocol::ALL[protocol], username, Duration::new(secs, nanos));
+            let mut record = SpoolRecord::new_pending(event, first_seen);
+            record = match state {
+                0 => record,
+                1 => record.failed(&error).moved(State::Deferred, due),
+                _ => record.failed(&error).moved(State::Dead, 0),
+            };
+            let bytes = record.encode();
+            let back = SpoolRecord::decode(*record.id().as_bytes(), &bytes).unwrap();
+            proptest::prop_assert_eq!(back.stored_bytes(), 16 + bytes.len());
+            proptest::prop_assert_eq!(&back, &record);
+            proptest::prop_assert!(back.last_error().unwrap_or("").len() <= MAX_ERROR_BYTES);
+        }
+
+        /// Arbitrary bytes never panic the decoder.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = SpoolRecord::decode([0; 16], &bytes);
         }
     }
 

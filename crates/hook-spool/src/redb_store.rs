@@ -12,6 +12,7 @@
 //!   redelivery timer scans.
 
 use std::io;
+use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
@@ -67,14 +68,10 @@ fn builder() -> Builder {
 fn guarded<T>(f: impl FnOnce() -> Result<T, OpenFailure>) -> Result<T, OpenFailure> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
-        Err(panic) => {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".to_owned());
-            Err(OpenFailure::Corrupt(format!("the store panicked: {text}")))
-        }
+        Err(panic) => Err(OpenFailure::Corrupt(format!(
+            "the store panicked: {}",
+            crate::guard::panic_text(&*panic)
+        ))),
     }
 }
 
@@ -486,82 +483,57 @@ impl Store for RedbStore {
         let run = || -> Result<Vec<SpoolRecord>, redb::Error> {
             let txn = self.db.begin_read()?;
             let mut out = Vec::new();
-            if state == State::Deferred {
-                let deferred = txn.open_table(DEFERRED)?;
-                let due = txn.open_table(DUE)?;
-                let start = match after {
-                    Some(id) => match deferred.get(*id.as_bytes())? {
-                        Some(v) => {
-                            let r = decode(*id.as_bytes(), v.value())?;
-                            Some((r.next_attempt_ms(), *id.as_bytes()))
-                        }
-                        None => None,
-                    },
-                    None => None,
-                };
-                let range = match start {
-                    Some(start) => due.range(start..)?,
-                    None => due.range::<(u64, [u8; 16])>(..)?,
-                };
-                for entry in range {
-                    let (key, _) = entry?;
-                    let key = key.value();
-                    if Some(key) == start {
-                        continue;
-                    }
-                    if out.len() >= limit {
-                        break;
-                    }
-                    if let Some(v) = deferred.get(key.1)? {
-                        out.push(decode(key.1, v.value())?);
-                    }
-                }
-            } else {
-                let table = txn.open_table(if state == State::Pending {
-                    PENDING
-                } else {
-                    DEAD
-                })?;
-                let range = match after {
-                    Some(id) => {
-                        let mut r = table.range(*id.as_bytes()..)?;
-                        // Skip `after` itself when present.
-                        let mut peek = Vec::new();
-                        if let Some(first) = r.next() {
-                            let (k, v) = first?;
-                            if k.value() != *id.as_bytes() {
-                                peek.push(decode(k.value(), v.value())?);
-                            }
-                        }
-                        out.extend(peek);
-                        r
-                    }
-                    None => table.range::<[u8; 16]>(..)?,
-                };
-                for entry in range {
-                    if out.len() >= limit {
-                        break;
-                    }
-                    let (k, v) = entry?;
-                    out.push(decode(k.value(), v.value())?);
-                }
-                out.truncate(limit);
+            let table = txn.open_table(match state {
+                State::Pending => PENDING,
+                State::Deferred => DEFERRED,
+                State::Dead => DEAD,
+            })?;
+            let range = match after {
+                Some(id) => table.range((Bound::Excluded(*id.as_bytes()), Bound::Unbounded))?,
+                None => table.range::<[u8; 16]>(..)?,
+            };
+            for entry in range.take(limit) {
+                let (k, v) = entry?;
+                out.push(decode(k.value(), v.value())?);
             }
             Ok(out)
         };
         run().map_err(StoreError::from_redb)
     }
 
-    fn get(&self, id: EventId) -> Result<Option<SpoolRecord>, StoreError> {
-        let run = || -> Result<Option<SpoolRecord>, redb::Error> {
+    fn last_id(&self, state: State) -> Result<Option<EventId>, StoreError> {
+        let run = || -> Result<Option<EventId>, redb::Error> {
             let txn = self.db.begin_read()?;
-            for def in [PENDING, DEFERRED, DEAD] {
-                let table = txn.open_table(def)?;
-                if let Some(v) = table.get(*id.as_bytes())? {
-                    return Ok(Some(decode(*id.as_bytes(), v.value())?));
+            let table = txn.open_table(match state {
+                State::Pending => PENDING,
+                State::Deferred => DEFERRED,
+                State::Dead => DEAD,
+            })?;
+            Ok(table.last()?.map(|(k, _)| EventId::from_bytes(k.value())))
+        };
+        run().map_err(StoreError::from_redb)
+    }
+
+    fn get_many(&self, ids: &[EventId]) -> Result<Vec<Option<SpoolRecord>>, StoreError> {
+        let run = || -> Result<Vec<Option<SpoolRecord>>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let tables = [
+                txn.open_table(PENDING)?,
+                txn.open_table(DEFERRED)?,
+                txn.open_table(DEAD)?,
+            ];
+            let mut out = Vec::with_capacity(ids.len());
+            'ids: for id in ids {
+                let key = *id.as_bytes();
+                for table in &tables {
+                    if let Some(v) = table.get(key)? {
+                        out.push(Some(decode(key, v.value())?));
+                        continue 'ids;
+                    }
                 }
+                out.push(None);
             }
-            Ok(None)
+            Ok(out)
         };
         run().map_err(StoreError::from_redb)
     }
@@ -603,6 +575,7 @@ impl Store for RedbStore {
     }
 
     fn compact(&mut self) -> Result<bool, StoreError> {
+        // redb compacts iteratively until no progress, then shrinks the file.
         self.db.compact().map_err(StoreError::from_redb)
     }
 }

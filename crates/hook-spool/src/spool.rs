@@ -145,6 +145,13 @@ pub(crate) fn open_or_create(
     if path.exists() {
         match RedbStore::open_file(&path) {
             Ok(store) => return Ok((store, false, None)),
+            Err(OpenFailure::Corrupt(reason)) if !options.set_aside_damaged => {
+                return Err(SpoolError::new(
+                    SpoolErrorKind::Damaged,
+                    format!("spool file {} is damaged: {reason}", path.display()),
+                )
+                .with_path(&path));
+            }
             Err(OpenFailure::Corrupt(reason)) => {
                 let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 let renamed_to = fsutil::rename_aside(&path).map_err(|e| {
@@ -258,9 +265,8 @@ impl Spool {
             .counts()
             .map_err(|e| store_error("cannot read the spool", &options.file_path(), e))?;
         let replay_until = store
-            .list(State::Pending, None, usize::MAX)
-            .ok()
-            .and_then(|all| all.last().map(SpoolRecord::id));
+            .last_id(State::Pending)
+            .map_err(|e| store_error("cannot read the spool", &options.file_path(), e))?;
         let file_bytes = store.file_len().unwrap_or(0);
         let shared = Arc::new(Shared {
             options,
@@ -517,25 +523,30 @@ impl Spool {
     /// Committed records in `state`, oldest first, after `after` (exclusive; `None` = from the
     /// start), at most `limit`: page through with the last id of each page.
     ///
-    /// Pending and dead records come in id order (UUIDv7: creation time, to the millisecond);
-    /// deferred ones in due-time order, then id.
+    /// Records come in id order (UUIDv7: creation time, to the millisecond), so the cursor stays
+    /// valid while records change state; the due order of deferred records is
+    /// [`take_due`](Spool::take_due)'s.
     pub fn list(
         &self,
         state: State,
         after: Option<EventId>,
         limit: usize,
     ) -> Result<Vec<SpoolRecord>, SpoolError> {
-        self.shared
-            .store()?
-            .list(state, after, limit)
+        let store = self.shared.store()?;
+        crate::guard::unwind(|| store.list(state, after, limit))
             .map_err(|e| store_error("cannot read the spool", &self.shared.options.file_path(), e))
     }
 
     /// The committed record of `id`, in any state.
     pub fn get(&self, id: EventId) -> Result<Option<SpoolRecord>, SpoolError> {
-        self.shared
-            .store()?
-            .get(id)
+        Ok(self.get_many(&[id])?.pop().flatten())
+    }
+
+    /// The committed records of `ids` (in that order; `None` where there is none), read in one
+    /// snapshot: cheaper than one [`get`](Spool::get) per id for a batch.
+    pub fn get_many(&self, ids: &[EventId]) -> Result<Vec<Option<SpoolRecord>>, SpoolError> {
+        let store = self.shared.store()?;
+        crate::guard::unwind(|| store.get_many(ids))
             .map_err(|e| store_error("cannot read the spool", &self.shared.options.file_path(), e))
     }
 

@@ -85,7 +85,6 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     fn apply(&self, ops: &[StoreOp], durable: bool, dead_max: u64) -> Result<Applied, StoreError>;
 
     /// Records in `state`, oldest (smallest id) first, starting after `after`, at most `limit`.
-    /// For [`State::Deferred`] the order is by due time, then id.
     fn list(
         &self,
         state: State,
@@ -93,8 +92,11 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<SpoolRecord>, StoreError>;
 
-    /// The record with `id`, in any state.
-    fn get(&self, id: EventId) -> Result<Option<SpoolRecord>, StoreError>;
+    /// The largest id in `state`'s table (the newest record).
+    fn last_id(&self, state: State) -> Result<Option<EventId>, StoreError>;
+
+    /// The records with `ids`, in any state, in one snapshot (`None` where there is none).
+    fn get_many(&self, ids: &[EventId]) -> Result<Vec<Option<SpoolRecord>>, StoreError>;
 
     /// Counts per state, live bytes, oldest and next-due times.
     fn counts(&self) -> Result<Counts, StoreError>;

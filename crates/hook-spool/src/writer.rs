@@ -122,6 +122,11 @@ pub(crate) struct Writer {
     dirty_since_compact: bool,
     /// Whether the last commit was not synced (acks only): a flush must sync.
     unsynced: bool,
+    /// Set by an ENOSPC: appends stay refused until real room is back (the floor plus the
+    /// ballast, at least 1 MiB), not just the few pages the failure left.
+    enospc_latched: bool,
+    /// Live bytes when the last compaction ran.
+    live_at_compact: u64,
 }
 
 impl Writer {
@@ -134,6 +139,8 @@ impl Writer {
             last_compact: Instant::now(),
             dirty_since_compact: false,
             unsynced: false,
+            enospc_latched: false,
+            live_at_compact: 0,
         }
     }
 
@@ -152,6 +159,16 @@ impl Writer {
                     Ok(msg) => msg,
                     Err(RecvTimeoutError::Timeout) => {
                         self.check_space(true);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else if let Some(wait) = self.compaction_due_in() {
+                // Idle with a file much larger than its records: compact once the interval is up.
+                match self.rx.recv_timeout(wait) {
+                    Ok(msg) => msg,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.maintain();
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -251,9 +268,11 @@ impl Writer {
         self.check_space(false);
         let file = shared.file_bytes.load(Ordering::Relaxed);
         let live_bytes = shared.live_bytes.load(Ordering::Relaxed);
+        // At most twice a second, unless a quarter of the records went since the last one.
         if file > shared.file_limit()
             && live_bytes.saturating_mul(2) < file
-            && self.last_compact.elapsed() >= Duration::from_millis(500)
+            && (self.last_compact.elapsed() >= Duration::from_millis(500)
+                || live_bytes < self.live_at_compact / 4 * 3)
         {
             self.compact();
         }
@@ -323,7 +342,10 @@ impl Writer {
         let mut last: Option<StoreError> = None;
         for _ in 0..COMMIT_ATTEMPTS {
             let store = shared.store()?;
-            match store.apply(ops, durable, dead_max) {
+            // A page damaged after open can make redb panic: treat it as a failed commit (the
+            // reopen verifies the file and sets it aside if it is damaged).
+            let applied = crate::guard::unwind(|| store.apply(ops, durable, dead_max));
+            match applied {
                 Ok(applied) => {
                     if last.is_some() {
                         // Recovered: measure the space again before anyone is answered.
@@ -335,6 +357,7 @@ impl Writer {
                     drop(store);
                     bump(&shared.counters.failed_commits, 1);
                     if e.no_space {
+                        self.enospc_latched = true;
                         shared.low_space.store(true, Ordering::Relaxed);
                         if fsutil::release_ballast(&shared.options.dir) {
                             bump(&shared.counters.ballast_released, 1);
@@ -439,27 +462,47 @@ impl Writer {
         {
             return self.check_space(true);
         }
-        let low = free <= options.min_free_bytes;
+        let floor = if self.enospc_latched {
+            options
+                .min_free_bytes
+                .saturating_add(options.ballast_bytes.max(1 << 20))
+        } else {
+            options.min_free_bytes
+        };
+        let low = free <= floor;
+        if !low {
+            self.enospc_latched = false;
+        }
         self.shared.low_space.store(low, Ordering::Relaxed);
     }
 
-    /// Idle work: compact the file when it is much larger than what it holds.
-    fn maintain(&mut self) {
-        if !self.dirty_since_compact || self.last_compact.elapsed() < COMPACT_INTERVAL {
-            return;
-        }
+    /// Whether the file is worth compacting: written since the last compaction and more than
+    /// twice its records plus 1 MiB.
+    fn worth_compacting(&self) -> bool {
         let live = self.shared.live_bytes.load(Ordering::Relaxed);
         let file = self.shared.file_bytes.load(Ordering::Relaxed);
-        if file <= live.saturating_mul(2) + 1024 * 1024 {
-            return;
+        self.dirty_since_compact && file > live.saturating_mul(2) + 1024 * 1024
+    }
+
+    /// How long until an idle writer should compact, if the file is worth it.
+    fn compaction_due_in(&self) -> Option<Duration> {
+        self.worth_compacting()
+            .then(|| COMPACT_INTERVAL.saturating_sub(self.last_compact.elapsed()))
+    }
+
+    /// Idle work: compact the file when it is much larger than what it holds (at most once per
+    /// [`COMPACT_INTERVAL`]).
+    fn maintain(&mut self) {
+        if self.worth_compacting() && self.last_compact.elapsed() >= COMPACT_INTERVAL {
+            self.compact();
         }
-        self.compact();
     }
 
     /// Compacts the store if no reader holds it at this moment.
     pub(crate) fn compact(&mut self) {
         self.last_compact = Instant::now();
         self.dirty_since_compact = false;
+        self.live_at_compact = self.shared.live_bytes.load(Ordering::Relaxed);
         let mut guard = self
             .shared
             .store

@@ -130,3 +130,54 @@ fn unusable_directory_is_a_typed_error() {
     assert_eq!(err.kind(), SpoolErrorKind::Io);
     assert!(err.to_string().contains("a-file"), "{err}");
 }
+
+/// The file bound: copy-on-write makes the file outgrow its records; once it passes
+/// `max_bytes` (+ the empty store's size) appends are refused, and after acks the file is
+/// compacted before the flush is answered, so appends resume.
+#[test]
+fn file_over_its_bound_is_compacted_after_acks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path());
+    o.max_bytes = 1024 * 1024;
+    let (spool, _) = Spool::open(o).unwrap();
+    let mut kept = Vec::new();
+    let mut refused = None;
+    'fill: for burst in 0..100u64 {
+        for k in 0..256 {
+            let e = event(burst * 256 + k);
+            match spool.append(&e) {
+                Ok(()) => kept.push(e.id()),
+                Err(err) => {
+                    refused = Some(err);
+                    break 'fill;
+                }
+            }
+        }
+        spool.flush().wait().unwrap();
+    }
+    let err = refused.expect("a bound was reached");
+    assert!(err.to_string().contains("its file has grown"), "{err}");
+    spool.flush().wait().unwrap();
+    let before = spool.status().unwrap();
+    assert!(before.file_bytes > 1024 * 1024);
+    spool.ack_many(kept.drain(..kept.len() * 3 / 4)).unwrap();
+    spool.flush().wait().unwrap();
+    let after = spool.status().unwrap();
+    assert!(after.counters.compactions >= 1, "{after:?}");
+    assert!(
+        after.file_bytes < before.file_bytes,
+        "{} -> {}",
+        before.file_bytes,
+        after.file_bytes
+    );
+    assert_eq!(
+        after.pending as usize,
+        kept.len(),
+        "only the acked were removed"
+    );
+    spool
+        .append_durable(&event(1 << 40))
+        .unwrap()
+        .wait()
+        .unwrap();
+}

@@ -88,42 +88,23 @@ fn garbage_at_the_start() {
     eprintln!("{}", report.corrupt.unwrap());
 }
 
-#[test]
-fn garbage_in_the_middle() {
-    for (i, fraction) in [4u64, 2].into_iter().enumerate() {
-        let dir = tempfile::tempdir().unwrap();
-        let size = filled(dir.path());
-        let at = (size / fraction) & !4095;
-        overwrite(
-            &dir.path().join("spool.redb"),
-            at,
-            &garbage(4096, 2 + i as u64),
-        );
-        open_damaged(dir.path(), size);
-    }
-}
-
-#[test]
-fn garbage_at_the_end() {
-    // The last pages that hold records (redb grows the file ahead of its data, so the very last
-    // page may be unused): find the last page whose damage is noticed, then damage it.
-    let dir = tempfile::tempdir().unwrap();
-    let size = filled(dir.path());
-    let file = dir.path().join("spool.redb");
+/// Damages pages of the filled spool in `dir` one at a time, in `pages` order, until one whose
+/// damage the open notices; each unnoticed damage must be harmless (every record still there).
+/// Leaves the file damaged at the page found, and returns it.
+fn damage_first_used_page(dir: &Path, pages: impl Iterator<Item = u64>) -> u64 {
+    let file = dir.join("spool.redb");
     let pristine = fs::read(&file).unwrap();
-    let mut detected = None;
-    let mut page = size / 4096;
-    while page > 0 {
-        page -= 1;
+    for page in pages {
         fs::write(&file, &pristine).unwrap();
-        overwrite(&file, page * 4096, &garbage(4096, page));
-        let (spool, report) = catch_unwind(AssertUnwindSafe(|| open(dir.path())))
+        overwrite(&file, page * 4096, &garbage(4096, page + 1));
+        let (spool, report) = catch_unwind(AssertUnwindSafe(|| open(dir)))
             .unwrap_or_else(|_| panic!("Spool::open panicked, page {page}"));
         if let Some(corrupt) = report.corrupt {
-            detected = Some(page);
+            // Put the damaged file back for the caller's open.
             drop(spool);
-            fs::remove_file(&corrupt.renamed_to).unwrap();
-            break;
+            fs::remove_file(&file).unwrap();
+            fs::rename(&corrupt.renamed_to, &file).unwrap();
+            return page;
         }
         // Damage to an unused page is harmless: every record is still there.
         assert_eq!(
@@ -133,15 +114,37 @@ fn garbage_at_the_end() {
         assert_eq!(spool.list(State::Pending, None, 5000).unwrap().len(), 2000);
         spool.close().unwrap();
         drop(spool);
-        fs::remove_file(&file).ok();
     }
-    let page = detected.expect("damage near the end is detected");
+    panic!("no damaged page was noticed");
+}
+
+#[test]
+fn garbage_in_the_middle() {
+    // Around a quarter and the middle of the file (the page there may be free: then the next).
+    for fraction in [4u64, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let size = filled(dir.path());
+        let start = size / 4096 / fraction;
+        let page = damage_first_used_page(dir.path(), start..size / 4096);
+        assert!(
+            page < start + 64,
+            "a used page near 1/{fraction} of the file"
+        );
+        open_damaged(dir.path(), size);
+    }
+}
+
+#[test]
+fn garbage_at_the_end() {
+    // The last pages that hold records (redb grows the file ahead of its data, so the very last
+    // pages may be unused): damage the last one whose damage is noticed.
+    let dir = tempfile::tempdir().unwrap();
+    let size = filled(dir.path());
+    let page = damage_first_used_page(dir.path(), (0..size / 4096).rev());
     assert!(
         page * 4096 > size / 2,
-        "the detected page {page} is in the second half"
+        "the damaged page {page} is in the second half"
     );
-    fs::write(&file, &pristine).unwrap();
-    overwrite(&file, page * 4096, &garbage(4096, page));
     open_damaged(dir.path(), size);
 }
 
@@ -192,4 +195,66 @@ fn two_damaged_files_in_one_second_get_distinct_names() {
     }
     assert_ne!(names[0], names[1]);
     assert!(names.iter().all(|n| n.exists()));
+}
+
+/// The file damaged while the spool is open (by another program, a failing disk): reads and
+/// commits return typed results, nothing panics, and the next open verifies (setting the file
+/// aside if needed) and works.
+#[test]
+fn damage_while_open_never_panics() {
+    for (i, fraction) in [8u64, 3, 2].into_iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = filled(dir.path());
+        let (spool, _) = open(dir.path());
+        let file = dir.path().join("spool.redb");
+        overwrite(
+            &file,
+            (size / fraction) & !4095,
+            &garbage(16 * 1024, 10 + i as u64),
+        );
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let _ = spool.list(State::Pending, None, 5000);
+            let _ = spool.status();
+            for n in 0..100 {
+                if let Ok(done) = spool.append_durable(&event(100_000 + n)) {
+                    let _ = done.wait();
+                }
+            }
+            let _ = spool.flush().wait();
+            let _ = spool.list(State::Pending, None, 5000);
+        }));
+        assert!(
+            result.is_ok(),
+            "a spool call panicked after damage at 1/{fraction}"
+        );
+        drop(spool);
+        let (spool, _report) = catch_unwind(AssertUnwindSafe(|| open(dir.path())))
+            .unwrap_or_else(|_| panic!("open panicked after damage at 1/{fraction}"));
+        spool.append_durable(&event(1)).unwrap().wait().unwrap();
+    }
+}
+
+/// For inspection tools: a damaged file is reported and left alone.
+#[test]
+fn damaged_file_left_alone_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = filled(dir.path());
+    let file = dir.path().join("spool.redb");
+    overwrite(&file, 0, &garbage(4096, 99));
+    let damaged = fs::read(&file).unwrap();
+    let mut options = crate::options(dir.path());
+    options.set_aside_damaged = false;
+    let err = hook_spool::Spool::open(options).unwrap_err();
+    assert_eq!(err.kind(), hook_spool::SpoolErrorKind::Damaged);
+    assert!(err.to_string().contains("spool.redb is damaged"), "{err}");
+    assert_eq!(err.path(), Some(file.as_path()));
+    assert_eq!(fs::read(&file).unwrap(), damaged, "untouched");
+    assert_eq!(fs::metadata(&file).unwrap().len(), size);
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("corrupt")), "{names:?}");
+    // The default still sets it aside.
+    open_damaged(dir.path(), size);
 }

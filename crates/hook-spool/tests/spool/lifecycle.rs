@@ -9,6 +9,15 @@ use hook_spool::{Purge, Spool, SpoolErrorKind, State};
 
 use crate::{event, open, options};
 
+/// `time` to the millisecond, as the spool keeps it.
+fn hook_spool_ms(time: SystemTime) -> SystemTime {
+    let ms = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
 #[test]
 fn records_move_through_every_state_and_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -46,9 +55,18 @@ fn records_move_through_every_state_and_survive_a_reopen() {
     assert!(status.oldest_age(SystemTime::now()).unwrap() < Duration::from_secs(60));
     let deferred = spool.list(State::Deferred, None, 10).unwrap();
     assert_eq!(deferred.len(), 2);
-    assert_eq!(deferred[0].id(), events[2].id(), "earliest due first");
-    assert_eq!(deferred[0].attempts(), 1);
-    assert_eq!(deferred[0].last_error(), Some("connection refused"));
+    assert_eq!(deferred[0].id(), events[1].id(), "id order");
+    assert_eq!(deferred[1].attempts(), 1);
+    assert_eq!(deferred[1].last_error(), Some("connection refused"));
+    assert_eq!(
+        deferred[1].next_attempt().unwrap(),
+        hook_spool_ms(now - Duration::from_secs(1))
+    );
+    let after_first = spool
+        .list(State::Deferred, Some(events[1].id()), 10)
+        .unwrap();
+    assert_eq!(after_first.len(), 1);
+    assert_eq!(after_first[0].id(), events[2].id());
     let dead = spool.get(events[3].id()).unwrap().unwrap();
     assert_eq!(dead.state(), State::Dead);
     assert_eq!(dead.last_error(), Some("expired after 86400 s"));

@@ -2,6 +2,8 @@
 
 mod bounds;
 mod corruption;
+mod enospc;
+mod kill;
 mod lifecycle;
 
 use std::time::Duration;
