@@ -205,7 +205,10 @@ impl Durable {
     /// [`ACK_LINGER`]. (A crash loses at most those: they are redelivered, like the acks the
     /// writer had not committed yet.)
     fn ack(&self, id: EventId) {
-        let mut acks = self.acks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut acks = self
+            .acks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         acks.push(id);
         match acks.len() {
             1 => {
@@ -224,7 +227,10 @@ impl Durable {
     /// Hands every buffered ack to the writer.
     pub(crate) fn flush_acks(&self) {
         let batch = std::mem::take(
-            &mut *self.acks.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+            &mut *self
+                .acks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         if !batch.is_empty() {
             let _ = self.spool.ack_many(batch);
