@@ -4,3 +4,4 @@
 mod ftp;
 mod msrv;
 mod sftp;
+mod spool_kill;

@@ -5,9 +5,11 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use std::collections::HashSet;
+
 use hooks::{
-    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, HookError, HookStatus, HookTarget,
-    Protocol,
+    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, EventId, FireErrorKind, Fired,
+    HookError, HookStatus, HookTarget, Protocol,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
@@ -69,6 +71,7 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
         config.hooks.queue_capacity,
         hook,
         options,
+        config.hooks.spool.enabled(),
     ))
 }
 
@@ -109,34 +112,44 @@ async fn storm(
     queue_capacity: usize,
     hook: std::sync::Arc<dyn hooks::Hook>,
     options: DispatcherOptions,
+    spooled: bool,
 ) -> Result<ExitCode, Box<dyn Error>> {
     // Before the first event: from here on, SIGINT and SIGTERM stop the storm in order.
     let mut signals = Signals::install()?;
     let events = args.events;
     // The configured queue (hooks.queue_capacity, default 10,000) is filled at once; a bigger
     // storm is fed as outcomes come back, so memory stays bounded and nothing is refused.
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(EventId, Outcome)>();
     let mut options = options
         .with_protocols([protocol])
         .with_queue_capacity(queue_capacity)
-        .with_on_outcome(move |_event, result| {
-            let _ = tx.send(Outcome {
-                result: result.clone(),
-            });
+        .with_on_outcome(move |event, result| {
+            let _ = tx.send((
+                event.id(),
+                Outcome {
+                    result: result.clone(),
+                },
+            ));
         });
     if let Some(c) = args.concurrency {
         options = options.with_max_in_flight(usize::try_from(c)?);
     }
-    let dispatcher = Dispatcher::new(hook, options);
-    let event = DisconnectEvent::new(
-        args.ip.clone(),
-        protocol,
-        args.username.clone(),
-        Duration::from_millis(args.duration_ms),
-    );
+    if spooled {
+        options = options.with_paused_start();
+    }
+    let dispatcher = Dispatcher::try_new(hook, options)?;
+    let events_of = EventMaker::new(args, protocol);
+    // With a spool: every event is made durable before delivery starts; outcomes of events
+    // replayed from an earlier run are not counted. The clock includes the durable append of a
+    // spooled run: the storm's rate is honest.
+    let started = Instant::now();
+    let ours = if spooled {
+        Some(spool_all(&dispatcher, &events_of, events).await?)
+    } else {
+        None
+    };
 
     let progress = progress_bar(events);
-    let started = Instant::now();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut tally = Tally {
@@ -146,12 +159,16 @@ async fn storm(
         last: None,
     };
     let mut fired = 0u64;
+    if ours.is_some() {
+        fired = events;
+        dispatcher.resume();
+    }
     let mut interrupted = None;
     while tally.received < events {
         // Never more outstanding than the queue holds: `fire` cannot be refused.
         while fired < events && fired - tally.received < queue_capacity as u64 {
             dispatcher
-                .fire(event.clone())
+                .fire(events_of.event(fired))
                 .map_err(|e| format!("the dispatcher refused an event: {e}"))?;
             fired += 1;
         }
@@ -163,9 +180,14 @@ async fn storm(
             }
             outcome = rx.recv() => outcome,
         };
-        let Some(outcome) = outcome else {
+        let Some((id, outcome)) = outcome else {
             break;
         };
+        if let Some(ours) = &ours
+            && !ours.contains(&id)
+        {
+            continue;
+        }
         tally.record(outcome, args.json, &mut out)?;
         if let Some(bar) = &progress {
             bar.inc(1);
@@ -196,8 +218,10 @@ async fn storm(
         }
     };
     // Outcomes reported during the shutdown (cancelled and abandoned events among them).
-    while let Ok(outcome) = rx.try_recv() {
-        tally.record(outcome, args.json, &mut out)?;
+    while let Ok((id, outcome)) = rx.try_recv() {
+        if ours.as_ref().is_none_or(|ours| ours.contains(&id)) {
+            tally.record(outcome, args.json, &mut out)?;
+        }
     }
     let missing = fired - tally.received;
     tally.failed += missing;
@@ -247,6 +271,78 @@ impl Tally {
         self.received += 1;
         self.last = Some(outcome);
         Ok(())
+    }
+}
+
+/// Appends all `events` durably (`fire_durable`, awaited together) while delivery is paused;
+/// prints `spooled=N` on stderr. Returns the ids.
+async fn spool_all(
+    dispatcher: &Dispatcher,
+    events_of: &EventMaker,
+    events: u64,
+) -> Result<HashSet<EventId>, Box<dyn Error>> {
+    let mut ids = HashSet::with_capacity(usize::try_from(events.min(MAX_RESERVED))?);
+    let mut pending = tokio::task::JoinSet::new();
+    for index in 0..events {
+        let event = events_of.event(index);
+        ids.insert(event.id());
+        let dispatcher = dispatcher.clone();
+        pending.spawn(async move { dispatcher.fire_durable(event).await });
+        // Bounded: the spool's writer queue holds 65,536 appends.
+        while pending.len() >= 16_384 {
+            wait_one(&mut pending).await?;
+        }
+    }
+    while !pending.is_empty() {
+        wait_one(&mut pending).await?;
+    }
+    eprintln!("spooled={events}");
+    Ok(ids)
+}
+
+async fn wait_one(
+    pending: &mut tokio::task::JoinSet<Result<Fired, hooks::FireError>>,
+) -> Result<(), Box<dyn Error>> {
+    match pending.join_next().await {
+        Some(Ok(Ok(_))) | None => Ok(()),
+        Some(Ok(Err(e))) => {
+            let what = match e.kind() {
+                FireErrorKind::SpoolFull => "the spool is full",
+                _ => "the spool refused an event",
+            };
+            Err(format!("{what}: {e}").into())
+        }
+        Some(Err(e)) => Err(e.into()),
+    }
+}
+
+/// Makes the fired events: each with its own id; "{n}" in the username replaced by the index.
+pub(crate) struct EventMaker {
+    ip: String,
+    protocol: Protocol,
+    /// The username split at each "{n}" (one part: no placeholder).
+    username: Vec<String>,
+    duration: Duration,
+}
+
+impl EventMaker {
+    pub(crate) fn new(args: &FireArgs, protocol: Protocol) -> Self {
+        EventMaker {
+            ip: args.ip.clone(),
+            protocol,
+            username: args.username.split("{n}").map(str::to_owned).collect(),
+            duration: Duration::from_millis(args.duration_ms),
+        }
+    }
+
+    /// Event number `index` (0-based).
+    pub(crate) fn event(&self, index: u64) -> DisconnectEvent {
+        let username = if self.username.len() == 1 {
+            self.username[0].clone()
+        } else {
+            self.username.join(&index.to_string())
+        };
+        DisconnectEvent::new(self.ip.clone(), self.protocol, username, self.duration)
     }
 }
 

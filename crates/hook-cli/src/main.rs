@@ -5,14 +5,25 @@
 //! hookctl [--config-dir DIR] [--config-file FILE] check
 //! hookctl [--config-dir DIR] [--config-file FILE] fire [--hook HOOK] [--ip IP] [--protocol PROTO]
 //!         [--username NAME] [--duration-ms MS] [--events N] [--concurrency C] [--json]
+//! hookctl spool status [--json]
+//! hookctl spool list [--state pending|deferred|dead] [--json]
+//! hookctl spool replay [--wait-max SECONDS]
+//! hookctl spool retry (--dead | --id ID...)
+//! hookctl spool purge (--dead | --all) --yes
 //! ```
+//!
+//! `"{n}"` in `--username` is replaced by the event's 0-based index. With a spool configured
+//! (`hooks.spool.dir`), `fire` appends all N events durably first, prints `spooled=N` on stderr,
+//! then delivers and waits until every event is delivered or dead.
 //!
 //! Exit status: 0 valid / every event delivered; 1 some event failed, or `fire` was interrupted
 //! by SIGINT or SIGTERM (it stops firing, shuts the dispatcher down with a 1 s deadline, killing
 //! the process groups of programs still running, and prints the summary); 2 usage,
-//! configuration or start-up error (including threads that cannot be created); 128 + the signal
-//! number when a second signal makes `fire` exit at once. The last line `fire` prints (but on a
-//! second signal) is always `events=N failed=F elapsed_ms=X events_per_s=Y p50_ms=A p99_ms=B`.
+//! configuration or start-up error (including threads that cannot be created; for `spool`
+//! subcommands also: the spool is locked by a running process, missing or damaged); 128 + the
+//! signal number when a second signal makes `fire` exit at once. The last line `fire` prints
+//! (but on a second signal) is always
+//! `events=N failed=F elapsed_ms=X events_per_s=Y p50_ms=A p99_ms=B`.
 
 #![forbid(unsafe_code)]
 
@@ -21,6 +32,7 @@ mod cli;
 mod fire;
 mod report;
 mod runtime;
+mod spool;
 
 use std::process::ExitCode;
 
@@ -32,6 +44,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         cli::Command::Check => check::run(&cli),
         cli::Command::Fire(args) => fire::run(&cli, args),
+        cli::Command::Spool { command } => spool::run(&cli, command),
     };
     match result {
         Ok(code) => code,

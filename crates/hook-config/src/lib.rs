@@ -88,6 +88,6 @@ pub use redact::{REDACTED, redact_query, redact_url};
 pub use target::{HOOK_KEY, HookTarget, HookUrl};
 pub use types::{
     CommandEntry, CommandSection, CommonSection, HookConfig, HooksSection, HttpClientsSection,
-    HttpHeader, TlsKeyPair,
+    HttpHeader, SpoolSection, TlsKeyPair,
 };
 pub use validate::{COMMAND_HOOK_NAMES, COMMAND_TIMEOUT_RANGE, MAX_DISPATCHER_LIMIT};

@@ -36,7 +36,7 @@ mod outcome;
 mod protocol;
 
 pub use async_trait::async_trait;
-pub use error::{ErrorKind, HookError};
+pub use error::{ErrorKind, HookError, Redelivery, is_transient_http_status};
 pub use escape::escape_control_chars;
 pub use event::{DisconnectEvent, DisconnectEventBuilder, ip_from_remote_addr};
 pub use fields::{Field, SftpgoFields};

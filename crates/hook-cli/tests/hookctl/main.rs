@@ -6,4 +6,6 @@ mod check;
 mod examples;
 mod fire;
 mod hardening;
+
+mod spool;
 mod support;
