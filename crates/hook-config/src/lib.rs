@@ -72,6 +72,7 @@
 mod error;
 #[cfg(feature = "load")]
 mod load;
+mod nats;
 mod redact;
 mod target;
 mod types;
@@ -80,8 +81,9 @@ mod validate;
 pub use error::{ConfigError, ConfigErrorKind};
 #[cfg(feature = "load")]
 pub use load::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader};
+pub use nats::NatsSection;
 pub use redact::{REDACTED, redact_url};
-pub use target::{HOOK_KEY, HookTarget, HookUrl};
+pub use target::{HOOK_KEY, HookTarget, HookUrl, NatsServers};
 pub use types::{
     CommandEntry, CommandSection, CommonSection, HookConfig, HooksSection, HttpClientsSection,
     HttpHeader, TlsKeyPair,
