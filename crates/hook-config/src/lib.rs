@@ -86,6 +86,6 @@ pub use redact::{REDACTED, redact_url};
 pub use target::{HOOK_KEY, HookTarget, HookUrl, NatsServers};
 pub use types::{
     CommandEntry, CommandSection, CommonSection, HookConfig, HooksSection, HttpClientsSection,
-    HttpHeader, TlsKeyPair,
+    HttpHeader, SpoolSection, TlsKeyPair,
 };
 pub use validate::{COMMAND_HOOK_NAMES, COMMAND_TIMEOUT_RANGE};

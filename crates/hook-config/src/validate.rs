@@ -11,6 +11,7 @@ use hook_core::Protocol;
 use crate::redact::{REDACTED, redact_url};
 use crate::types::{
     CommandEntry, CommandSection, HookConfig, HooksSection, HttpClientsSection, HttpHeader,
+    SpoolSection,
 };
 use crate::{ConfigError, HookTarget};
 
@@ -59,10 +60,12 @@ impl HookConfig {
         HookTarget::parse(&self.common.post_disconnect_hook)
     }
 
-    /// Makes relative `http.ca_certificates` and `http.certificates` paths absolute against
-    /// `config_dir` (see [`HttpClientsSection::resolve_paths`]).
+    /// Makes relative `http.ca_certificates` and `http.certificates` paths (see
+    /// [`HttpClientsSection::resolve_paths`]) and a relative `hooks.spool.dir` absolute against
+    /// `config_dir`.
     pub fn resolve_paths(&mut self, config_dir: &Path) {
         self.http.resolve_paths(config_dir);
+        self.hooks.spool.resolve_paths(config_dir);
         self.nats.resolve_paths(config_dir);
     }
 }
@@ -302,6 +305,7 @@ impl HooksSection {
         }
         check_seconds("hooks.kill_grace", self.kill_grace, true)?;
         check_seconds("hooks.shutdown_deadline", self.shutdown_deadline, true)?;
+        self.spool.validate()?;
         Ok(())
     }
 
@@ -329,6 +333,61 @@ impl HooksSection {
                 })
             })
             .collect()
+    }
+}
+
+impl SpoolSection {
+    /// Checks `hooks.spool`: `dir` free of NUL bytes (empty: off); `max_bytes` `> 0`;
+    /// `redeliver_min`, `redeliver_max` and `max_age` finite and `> 0`, with `redeliver_max >=
+    /// redeliver_min`. `min_free_bytes` and `dead_max` may be 0. The rules apply whether or not
+    /// the spool is on, so a wrong value is found before it is switched on.
+    ///
+    /// ```
+    /// use hook_config::SpoolSection;
+    ///
+    /// let mut spool = SpoolSection::default();
+    /// spool.redeliver_max = 10.0;
+    /// spool.redeliver_min = 30.0;
+    /// assert_eq!(
+    ///     spool.validate().unwrap_err().to_string(),
+    ///     "hooks.spool.redeliver_max: invalid duration 10: must be >= hooks.spool.redeliver_min (30)"
+    /// );
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.dir.contains('\0') {
+            return Err(ConfigError::invalid(
+                "hooks.spool.dir",
+                format!("invalid directory {:?}: NUL byte", self.dir),
+            ));
+        }
+        if self.max_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "hooks.spool.max_bytes",
+                "invalid value 0: must be > 0",
+            ));
+        }
+        check_seconds("hooks.spool.redeliver_min", self.redeliver_min, false)?;
+        check_seconds("hooks.spool.redeliver_max", self.redeliver_max, false)?;
+        if self.redeliver_max < self.redeliver_min {
+            return Err(ConfigError::invalid(
+                "hooks.spool.redeliver_max",
+                format!(
+                    "invalid duration {}: must be >= hooks.spool.redeliver_min ({})",
+                    self.redeliver_max, self.redeliver_min
+                ),
+            ));
+        }
+        check_seconds("hooks.spool.max_age", self.max_age, false)?;
+        Ok(())
+    }
+
+    /// Makes a relative `dir` absolute: joined to `config_dir` (itself made absolute against the
+    /// current directory) and cleaned lexically. Empty (off) and absolute values are kept.
+    pub fn resolve_paths(&mut self, config_dir: &Path) {
+        if !self.dir.is_empty() && !Path::new(&self.dir).is_absolute() {
+            let base = std::path::absolute(config_dir).unwrap_or_else(|_| config_dir.to_path_buf());
+            self.dir = clean_path(&base.join(&self.dir).to_string_lossy());
+        }
     }
 }
 

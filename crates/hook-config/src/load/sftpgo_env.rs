@@ -244,6 +244,11 @@ fn uint(var: &str, value: &str, key: &str) -> Result<usize, ConfigError> {
     n.ok_or_else(|| malformed(var, value, "a non-negative integer", key))
 }
 
+fn uint64(var: &str, value: &str, key: &str) -> Result<u64, ConfigError> {
+    let n = weak::parse_int(value).and_then(|n| u64::try_from(n).ok());
+    n.ok_or_else(|| malformed(var, value, "a non-negative integer", key))
+}
+
 fn float(var: &str, value: &str, key: &str) -> Result<f64, ConfigError> {
     weak::parse_float(value).ok_or_else(|| malformed(var, value, "a number", key))
 }
@@ -253,7 +258,7 @@ fn boolean(var: &str, value: &str, key: &str) -> Result<bool, ConfigError> {
 }
 
 /// Every scalar and string-list variable, with the key it sets.
-pub(crate) const SCALARS: [(&str, &str); 17] = [
+pub(crate) const SCALARS: [(&str, &str); 24] = [
     (
         "SFTPGO_COMMON__POST_DISCONNECT_HOOK",
         "common.post_disconnect_hook",
@@ -274,6 +279,22 @@ pub(crate) const SCALARS: [(&str, &str); 17] = [
     ("SFTPGO_HOOKS__KILL_GRACE", "hooks.kill_grace"),
     ("SFTPGO_HOOKS__OUTPUT_CAP", "hooks.output_cap"),
     ("SFTPGO_HOOKS__SHUTDOWN_DEADLINE", "hooks.shutdown_deadline"),
+    ("SFTPGO_HOOKS__SPOOL__DIR", "hooks.spool.dir"),
+    ("SFTPGO_HOOKS__SPOOL__MAX_BYTES", "hooks.spool.max_bytes"),
+    (
+        "SFTPGO_HOOKS__SPOOL__MIN_FREE_BYTES",
+        "hooks.spool.min_free_bytes",
+    ),
+    (
+        "SFTPGO_HOOKS__SPOOL__REDELIVER_MIN",
+        "hooks.spool.redeliver_min",
+    ),
+    (
+        "SFTPGO_HOOKS__SPOOL__REDELIVER_MAX",
+        "hooks.spool.redeliver_max",
+    ),
+    ("SFTPGO_HOOKS__SPOOL__MAX_AGE", "hooks.spool.max_age"),
+    ("SFTPGO_HOOKS__SPOOL__DEAD_MAX", "hooks.spool.dead_max"),
 ];
 
 /// Every variable of our `nats` section but the indexed `SFTPGO_NATS__CERTIFICATES__<i>__CERT|KEY`,
@@ -362,7 +383,14 @@ fn apply_scalar(c: &mut HookConfig, var: &str, value: &str) -> Result<(), Config
         }
         "hooks.kill_grace" => c.hooks.kill_grace = float(var, value, key)?,
         "hooks.output_cap" => c.hooks.output_cap = uint(var, value, key)?,
-        _ => c.hooks.shutdown_deadline = float(var, value, key)?,
+        "hooks.shutdown_deadline" => c.hooks.shutdown_deadline = float(var, value, key)?,
+        "hooks.spool.dir" => c.hooks.spool.dir = value.to_owned(),
+        "hooks.spool.max_bytes" => c.hooks.spool.max_bytes = uint64(var, value, key)?,
+        "hooks.spool.min_free_bytes" => c.hooks.spool.min_free_bytes = uint64(var, value, key)?,
+        "hooks.spool.redeliver_min" => c.hooks.spool.redeliver_min = float(var, value, key)?,
+        "hooks.spool.redeliver_max" => c.hooks.spool.redeliver_max = float(var, value, key)?,
+        "hooks.spool.max_age" => c.hooks.spool.max_age = float(var, value, key)?,
+        _ => c.hooks.spool.dead_max = uint(var, value, key)?,
     }
     Ok(())
 }

@@ -11,4 +11,6 @@ mod env_overrides;
 mod files;
 mod secrets;
 #[cfg(feature = "load")]
+mod spool;
+#[cfg(feature = "load")]
 mod support;
