@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use hooks::{
-    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, HookError, HookStatus, HookTarget,
-    Protocol,
+    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, EventId, HookError, HookStatus,
+    HookTarget, Protocol,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
@@ -110,8 +110,10 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
         while received < events {
             // Never more outstanding than the queue holds: `fire` cannot be refused.
             while fired < events && fired - received < queue_capacity as u64 {
+                // Each copy is its own event, with its own id (a NATS stream would otherwise
+                // drop the copies as duplicates of the first).
                 dispatcher
-                    .fire(event.clone())
+                    .fire(event.clone().with_id(EventId::new()))
                     .map_err(|e| format!("the dispatcher refused an event: {e}"))?;
                 fired += 1;
             }

@@ -35,10 +35,12 @@
 //! # }
 //! ```
 //!
-//! Feature flags (all default):
+//! Feature flags (default: `exec`, `http`, `load`):
 //!
 //! * `exec`: program hooks (`common.post_disconnect_hook` = an absolute path), with `hook-exec`.
 //! * `http`: HTTP(S) hooks (`common.post_disconnect_hook` = a URL), with `hook-http`.
+//! * `nats` (not default): NATS JetStream hooks (`common.post_disconnect_hook` = `nats://` or
+//!   `tls://` URLs), with `hook-nats`.
 //! * `load`: the configuration loader (`sftpgo.{json,yaml,yml,toml}` and `SFTPGO_` variables).
 //!
 //! Without `exec` or `http`, [`build_hook`] refuses a target of that kind with an error naming
@@ -61,15 +63,15 @@ pub use options::DispatcherOptions;
 pub use stats::{DispatcherStats, ShutdownReport};
 
 pub use hook_core::{
-    Backend, CapturedOutput, Delivery, DisconnectEvent, DisconnectEventBuilder, ErrorKind, Field,
-    Hook, HookError, HookStatus, ParseProtocolError, Protocol, SftpgoFields, async_trait,
+    Backend, CapturedOutput, Delivery, DisconnectEvent, DisconnectEventBuilder, ErrorKind, EventId,
+    Field, Hook, HookError, HookStatus, ParseProtocolError, Protocol, SftpgoFields, async_trait,
     ip_from_remote_addr,
 };
 
 pub use hook_config::{
     CommandEntry, CommandSection, CommonSection, ConfigError, ConfigErrorKind, HOOK_KEY,
-    HookConfig, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader, TlsKeyPair,
-    redact_url,
+    HookConfig, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader, NatsSection,
+    NatsServers, TlsKeyPair, redact_url,
 };
 
 #[cfg(feature = "load")]
@@ -80,6 +82,9 @@ pub use hook_exec::ExecHook;
 
 #[cfg(feature = "http")]
 pub use hook_http::HttpHook;
+
+#[cfg(feature = "nats")]
+pub use hook_nats::NatsHook;
 
 /// The README's wiring example, compiled as a doctest so it cannot go stale.
 #[cfg(all(doctest, feature = "load"))]

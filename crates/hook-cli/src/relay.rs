@@ -1,0 +1,340 @@
+//! `hookctl relay`: JetStream -> the Dispatcher -> the configured program or HTTP hook.
+//!
+//! One durable pull consumer (`nats.consumer`) is shared by every relay, so the relays form a
+//! work queue. Each message is decoded back into its event (same id, IP, protocol, username and
+//! duration) and fired through the same Dispatcher and backend a server uses. Its outcome decides
+//! the ack:
+//!
+//! * delivered: `+ACK`;
+//! * transient failure (transport error, timeout or deadline of an HTTP hook, HTTP 408, 429 or
+//!   5xx but 501, a cancelled hook): `-NAK` with the `hooks.spool` redelivery delay, unless the
+//!   event is older than `hooks.spool.max_age` or this was the consumer's last delivery
+//!   (`max_deliver`): then terminated as dead;
+//! * permanent failure (any other HTTP status, TLS, refused redirect, a program that could not
+//!   start or that ran and failed: SFTPGo never runs a program twice), or a message that is not
+//!   an event: `+TERM`, logged at WARN with the event, counted (the dead letter).
+//!
+//! A hook still running after a third of `nats.ack_wait` sends `+WPI` (progress) so the server
+//! does not hand the message to another relay.
+
+use std::collections::{HashMap, VecDeque};
+use std::error::Error;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use hook_nats::{AckKind, Message, RedeliverySchedule, RelaySource, decode_body};
+use hooks::{
+    Backend, Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, ErrorKind, EventId,
+    HookError, HookStatus, HookTarget, NatsServers,
+};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::check::{check_program, load};
+use crate::cli::{Cli, RelayArgs};
+use crate::report::summary_line;
+
+/// A message whose hook is running.
+struct Running {
+    message: Message,
+    event: DisconnectEvent,
+    delivered: u32,
+    sequence: u64,
+    last_progress: Instant,
+}
+
+/// Whether a failure may heal by itself, so the message is redelivered later: the rules the
+/// spool uses (docs/architecture.md).
+pub(crate) fn is_transient(err: &HookError) -> bool {
+    match err.kind() {
+        ErrorKind::Transport | ErrorKind::DeadlineExceeded | ErrorKind::Cancelled => true,
+        // An HTTP attempt that timed out; a program that timed out ran and is not re-run.
+        ErrorKind::Timeout => err.backend() != Some(Backend::Exec),
+        ErrorKind::HttpStatus => match err.status() {
+            Some(HookStatus::Http(code)) => {
+                code == 408 || code == 429 || ((500..600).contains(&code) && code != 501)
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error>> {
+    let servers = NatsServers::parse_for_key("--from", &args.from)?;
+    let idle_exit = match args.idle_exit {
+        None => None,
+        Some(s) => Some(
+            Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("--idle-exit: {s} is not a number of seconds > 0"))?,
+        ),
+    };
+    let loaded = load(cli)?;
+    let mut config = loaded.config;
+    let target = config.target()?;
+    match &target {
+        HookTarget::Disabled => {
+            return Err(
+                "no hook configured for the relay to run: set common.post_disconnect_hook \
+                        (or SFTPGO_COMMON__POST_DISCONNECT_HOOK) to a program or an http(s) URL"
+                    .into(),
+            );
+        }
+        HookTarget::Nats(_) => {
+            return Err(format!(
+                "{}: {target} is a NATS target: the relay would publish the events it consumes \
+                 back to NATS (a loop); set it to the program or http(s) URL the relay should run",
+                hooks::HOOK_KEY
+            )
+            .into());
+        }
+        HookTarget::Program(path) => check_program(hooks::HOOK_KEY, path)?,
+        _ => {}
+    }
+    RelaySource::plan(&servers, &config.nats).map_err(|e| format!("invalid configuration: {e}"))?;
+    let concurrency = match args.concurrency {
+        Some(c) => usize::try_from(c)?,
+        None => config.hooks.max_in_flight,
+    };
+    let schedule = RedeliverySchedule::from_spool(&config.hooks.spool);
+    // JetStream is this relay's durable store: its dispatcher keeps events in memory only.
+    config.hooks.spool.dir.clear();
+
+    let runtime = match &target {
+        HookTarget::Http(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(cores + 1);
+            builder
+        }
+    }
+    .enable_all()
+    .build()?;
+    runtime.block_on(async move {
+        let hook = hooks::build_hook(&config)?.ok_or("no hook configured")?;
+        let max_ack_pending = (concurrency * 4).max(1024);
+        let source = RelaySource::connect(&servers, &config.nats, &schedule, max_ack_pending)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (tx, mut outcomes) = mpsc::unbounded_channel::<(EventId, Result<Delivery, HookError>)>();
+        let options = DispatcherOptions::from_config(&config.hooks)?
+            .with_all_protocols()
+            .with_max_in_flight(concurrency)
+            .with_queue_capacity(concurrency.max(1) * 2)
+            .with_on_outcome(move |event, result| {
+                let _ = tx.send((event.id(), result.clone()));
+            });
+        let dispatcher = Dispatcher::new(hook, options);
+        let mut messages = source.messages(concurrency).await.map_err(|e| e.to_string())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+
+        let ack_wait = config.nats.ack_wait();
+        let progress_every = (ack_wait / 3).max(Duration::from_millis(100));
+        let mut progress_tick = tokio::time::interval(progress_every);
+        progress_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        let mut running: HashMap<EventId, VecDeque<Running>> = HashMap::new();
+        let mut in_flight = 0usize;
+        let (mut handled, mut failed, mut acked, mut naked) = (0u64, 0u64, 0u64, 0u64);
+        let mut latencies: Vec<Duration> = Vec::new();
+        let mut first_message: Option<Instant> = None;
+        let mut last_handled = Instant::now();
+        let mut last_activity = Instant::now();
+        let mut stopping = false;
+        let max_events = args.max_events;
+
+        loop {
+            let budget_left = max_events.is_none_or(|n| handled + (in_flight as u64) < n);
+            let can_pull = !stopping && in_flight < concurrency && budget_left;
+            if stopping && in_flight == 0 {
+                break;
+            }
+            if max_events.is_some_and(|n| handled >= n) && in_flight == 0 {
+                break;
+            }
+            let idle_deadline = idle_exit.map(|d| tokio::time::Instant::from_std(last_activity + d));
+            tokio::select! {
+                biased;
+                _ = sigterm.recv() => { stopping = true; }
+                _ = sigint.recv() => { stopping = true; }
+                Some((id, result)) = outcomes.recv() => {
+                    let Some(job) = running.get_mut(&id).and_then(VecDeque::pop_front) else {
+                        continue;
+                    };
+                    if running.get(&id).is_some_and(VecDeque::is_empty) {
+                        running.remove(&id);
+                    }
+                    in_flight -= 1;
+                    last_activity = Instant::now();
+                    match result {
+                        Ok(delivery) => {
+                            if let Err(e) = job.message.ack().await {
+                                tracing::warn!(id = %id, "relay: ack failed (the event will be redelivered): {e}");
+                            }
+                            acked += 1;
+                            handled += 1;
+                            latencies.push(delivery.elapsed());
+                            last_handled = Instant::now();
+                        }
+                        Err(err) => {
+                            let elapsed = err.elapsed().unwrap_or_default();
+                            let age = age_of(&job.event);
+                            let last = i64::from(job.delivered) >= schedule.max_deliver();
+                            if is_transient(&err) && age <= schedule.max_age() && !last {
+                                let delay = schedule.delay(job.delivered, job.sequence);
+                                tracing::info!(
+                                    id = %id, delivery = job.delivered,
+                                    "relay: {}: transient failure ({err}); redelivery in {delay:?}",
+                                    job.event
+                                );
+                                if let Err(e) = job.message.ack_with(AckKind::Nak(Some(delay))).await {
+                                    tracing::warn!(id = %id, "relay: NAK failed (redelivered after nats.ack_wait): {e}");
+                                }
+                                naked += 1;
+                            } else {
+                                let why = if !is_transient(&err) {
+                                    "permanent failure".to_owned()
+                                } else if last {
+                                    format!("gave up after {} deliveries (max_deliver, from hooks.spool.max_age)", job.delivered)
+                                } else {
+                                    format!("older than hooks.spool.max_age ({age:?})")
+                                };
+                                tracing::warn!(
+                                    id = %id, delivery = job.delivered, kind = %err.kind(),
+                                    "relay: dead letter: {}: {why}: {err}; terminated", job.event
+                                );
+                                if let Err(e) = job.message.ack_with(AckKind::Term).await {
+                                    tracing::warn!(id = %id, "relay: TERM failed: {e}");
+                                }
+                                failed += 1;
+                                handled += 1;
+                                latencies.push(elapsed);
+                                last_handled = Instant::now();
+                            }
+                        }
+                    }
+                }
+                next = messages.next(), if can_pull => {
+                    let message = match next {
+                        Some(Ok(message)) => message,
+                        Some(Err(e)) => {
+                            tracing::warn!("relay: pulling from NATS: {e}");
+                            continue;
+                        }
+                        None => {
+                            tracing::warn!("relay: the pull stream ended; pulling again");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            messages = source.messages(concurrency).await.map_err(|e| e.to_string())?;
+                            continue;
+                        }
+                    };
+                    last_activity = Instant::now();
+                    first_message.get_or_insert_with(Instant::now);
+                    let (delivered, sequence) = match message.info() {
+                        Ok(info) => (u32::try_from(info.delivered).unwrap_or(u32::MAX), info.stream_sequence),
+                        Err(_) => (1, 0),
+                    };
+                    match decode_body(&message.payload) {
+                        Ok(event) => {
+                            match dispatcher.fire(event.clone()) {
+                                Ok(_) => {
+                                    in_flight += 1;
+                                    running.entry(event.id()).or_default().push_back(Running {
+                                        message,
+                                        event,
+                                        delivered,
+                                        sequence,
+                                        last_progress: Instant::now(),
+                                    });
+                                }
+                                Err(e) => {
+                                    tracing::warn!("relay: the dispatcher refused an event ({e}); redelivering");
+                                    let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(
+                                subject = %message.subject, sequence,
+                                "relay: dead letter: {e}; terminated"
+                            );
+                            let _ = message.ack_with(AckKind::Term).await;
+                            failed += 1;
+                            handled += 1;
+                            last_handled = Instant::now();
+                        }
+                    }
+                }
+                _ = progress_tick.tick() => {
+                    for job in running.values_mut().flatten() {
+                        if job.last_progress.elapsed() >= progress_every {
+                            let _ = job.message.ack_with(AckKind::Progress).await;
+                            job.last_progress = Instant::now();
+                        }
+                    }
+                }
+                _ = async {
+                    match idle_deadline {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                }, if in_flight == 0 && idle_deadline.is_some() => {
+                    break;
+                }
+            }
+        }
+        if let Err(e) = source.flush().await {
+            tracing::warn!("relay: {e}");
+        }
+        let _ = dispatcher.shutdown(Duration::from_secs(1)).await;
+        let elapsed = first_message.map_or(Duration::ZERO, |t| last_handled.saturating_duration_since(t));
+        eprintln!("relay: acked={acked} terminated={failed} redelivery_requested={naked}");
+        println!("{}", summary_line(handled, failed, elapsed, &mut latencies));
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// How old an event is: now minus the creation time in its id.
+fn age_of(event: &DisconnectEvent) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    Duration::from_millis(now.saturating_sub(event.id().unix_ms()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_follows_the_spool_rules() {
+        let http = |code| {
+            HookError::new(ErrorKind::HttpStatus, "x")
+                .with_backend(Backend::Http)
+                .with_status(HookStatus::Http(code))
+        };
+        for code in [408, 429, 500, 502, 503, 504, 599] {
+            assert!(is_transient(&http(code)), "{code}");
+        }
+        for code in [400, 401, 403, 404, 410, 501] {
+            assert!(!is_transient(&http(code)), "{code}");
+        }
+        let kind = |k, b| HookError::new(k, "x").with_backend(b);
+        assert!(is_transient(&kind(ErrorKind::Transport, Backend::Http)));
+        assert!(is_transient(&kind(ErrorKind::Timeout, Backend::Http)));
+        assert!(!is_transient(&kind(ErrorKind::Timeout, Backend::Exec)));
+        assert!(!is_transient(&kind(ErrorKind::ExitStatus, Backend::Exec)));
+        assert!(!is_transient(&kind(ErrorKind::Spawn, Backend::Exec)));
+        assert!(!is_transient(&kind(ErrorKind::Tls, Backend::Http)));
+        assert!(is_transient(&kind(
+            ErrorKind::DeadlineExceeded,
+            Backend::Http
+        )));
+    }
+}
