@@ -288,6 +288,10 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                 }
             }
         }
+        // Messages pulled but not started go back at once (not after the ack wait).
+        while let Some(Some(Ok(message))) = futures_util::FutureExt::now_or_never(messages.next()) {
+            let _ = message.ack_with(AckKind::Nak(None)).await;
+        }
         if let Err(e) = source.flush().await {
             tracing::warn!("relay: {e}");
         }

@@ -104,6 +104,7 @@ impl ConnectPlan {
         let urls: Vec<String> = self.servers.urls().iter().map(|u| u.to_string()).collect();
         self.options().connect(urls).await.map_err(|e| {
             let kind = match e.kind() {
+                _ if is_tls_failure(&e) => ErrorKind::Tls,
                 async_nats::ConnectErrorKind::Tls => ErrorKind::Tls,
                 async_nats::ConnectErrorKind::TimedOut => ErrorKind::Timeout,
                 async_nats::ConnectErrorKind::Authentication
@@ -138,6 +139,29 @@ impl ConnectPlan {
         }
         out
     }
+}
+
+/// Whether a connect error is a refused TLS handshake (async-nats reports most of them as I/O
+/// errors): a rustls error anywhere in the chain, or the alert a server sends.
+fn is_tls_failure(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    let text = error_chain(err).to_ascii_lowercase();
+    text.contains("peer certificate")
+        || text.contains("received fatal alert")
+        || text.contains("tls handshake")
 }
 
 /// An error and its sources, `: `-separated (async-nats puts the useful part in the source).

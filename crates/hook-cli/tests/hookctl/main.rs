@@ -4,4 +4,5 @@
 mod check;
 mod examples;
 mod fire;
+mod nats;
 mod support;
