@@ -80,7 +80,7 @@ pub(crate) struct FireArgs {
     #[arg(long, value_name = "PROTO", default_value = "SFTP")]
     pub(crate) protocol: String,
 
-    /// Username (may be empty).
+    /// Username (may be empty). "{n}" in NAME is replaced by the event's 0-based index.
     #[arg(long, value_name = "NAME", default_value = "")]
     pub(crate) username: String,
 

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use hooks::{
-    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, EventId, HookError, HookStatus,
-    HookTarget, Protocol,
+    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, HookError, HookStatus, HookTarget,
+    Protocol,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
@@ -92,12 +92,7 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
             options = options.with_max_in_flight(usize::try_from(c)?);
         }
         let dispatcher = Dispatcher::new(hook, options);
-        let event = DisconnectEvent::new(
-            args.ip.clone(),
-            protocol,
-            args.username.clone(),
-            Duration::from_millis(args.duration_ms),
-        );
+        let events_of = EventMaker::new(args, protocol);
 
         let progress = progress_bar(events);
         let started = Instant::now();
@@ -113,7 +108,7 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
                 // Each copy is its own event, with its own id (a NATS stream would otherwise
                 // drop the copies as duplicates of the first).
                 dispatcher
-                    .fire(event.clone().with_id(EventId::new()))
+                    .fire(events_of.event(fired))
                     .map_err(|e| format!("the dispatcher refused an event: {e}"))?;
                 fired += 1;
             }
@@ -161,6 +156,36 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
             ExitCode::from(1)
         })
     })
+}
+
+/// Makes the fired events: each with its own id; "{n}" in the username replaced by the index.
+pub(crate) struct EventMaker {
+    ip: String,
+    protocol: Protocol,
+    /// The username split at each "{n}" (one part: no placeholder).
+    username: Vec<String>,
+    duration: Duration,
+}
+
+impl EventMaker {
+    pub(crate) fn new(args: &FireArgs, protocol: Protocol) -> Self {
+        EventMaker {
+            ip: args.ip.clone(),
+            protocol,
+            username: args.username.split("{n}").map(str::to_owned).collect(),
+            duration: Duration::from_millis(args.duration_ms),
+        }
+    }
+
+    /// Event number `index` (0-based).
+    pub(crate) fn event(&self, index: u64) -> DisconnectEvent {
+        let username = if self.username.len() == 1 {
+            self.username[0].clone()
+        } else {
+            self.username.join(&index.to_string())
+        };
+        DisconnectEvent::new(self.ip.clone(), self.protocol, username, self.duration)
+    }
 }
 
 fn progress_bar(events: u64) -> Option<ProgressBar> {

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt;
 use hook_nats::{AckKind, Message, RedeliverySchedule, RelaySource, decode_body};
 use hooks::{
-    Backend, Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, ErrorKind, EventId,
-    HookError, HookStatus, HookTarget, NatsServers,
+    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, EventId, HookError, HookTarget,
+    NatsServers, Redelivery,
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -44,21 +44,14 @@ struct Running {
     last_progress: Instant,
 }
 
-/// Whether a failure may heal by itself, so the message is redelivered later: the rules the
-/// spool uses (docs/architecture.md).
+/// Whether a failure may heal by itself, so the message is redelivered later: the spool's rules
+/// ([`HookError::redelivery`]): transient and cancelled come back, permanent and ran-and-failed
+/// programs are terminated.
 pub(crate) fn is_transient(err: &HookError) -> bool {
-    match err.kind() {
-        ErrorKind::Transport | ErrorKind::DeadlineExceeded | ErrorKind::Cancelled => true,
-        // An HTTP attempt that timed out; a program that timed out ran and is not re-run.
-        ErrorKind::Timeout => err.backend() != Some(Backend::Exec),
-        ErrorKind::HttpStatus => match err.status() {
-            Some(HookStatus::Http(code)) => {
-                code == 408 || code == 429 || ((500..600).contains(&code) && code != 501)
-            }
-            _ => false,
-        },
-        _ => false,
-    }
+    matches!(
+        err.redelivery(),
+        Redelivery::Transient | Redelivery::Cancelled
+    )
 }
 
 pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error>> {
@@ -315,6 +308,7 @@ fn age_of(event: &DisconnectEvent) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hooks::{Backend, ErrorKind, HookStatus};
 
     #[test]
     fn classification_follows_the_spool_rules() {

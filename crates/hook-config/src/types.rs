@@ -343,6 +343,8 @@ impl Default for SpoolSection {
 impl SpoolSection {
     /// Default of `max_bytes`: 256 MiB.
     pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+    /// The smallest valid `max_bytes`: 64 KiB.
+    pub const MIN_MAX_BYTES: u64 = 64 * 1024;
     /// Default of `min_free_bytes`: 64 MiB.
     pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
 

@@ -337,7 +337,7 @@ impl HooksSection {
 }
 
 impl SpoolSection {
-    /// Checks `hooks.spool`: `dir` free of NUL bytes (empty: off); `max_bytes` `> 0`;
+    /// Checks `hooks.spool`: `dir` free of NUL bytes (empty: off); `max_bytes` at least 64 KiB;
     /// `redeliver_min`, `redeliver_max` and `max_age` finite and `> 0`, with `redeliver_max >=
     /// redeliver_min`. `min_free_bytes` and `dead_max` may be 0. The rules apply whether or not
     /// the spool is on, so a wrong value is found before it is switched on.
@@ -360,10 +360,14 @@ impl SpoolSection {
                 format!("invalid directory {:?}: NUL byte", self.dir),
             ));
         }
-        if self.max_bytes == 0 {
+        if self.max_bytes < SpoolSection::MIN_MAX_BYTES {
             return Err(ConfigError::invalid(
                 "hooks.spool.max_bytes",
-                "invalid value 0: must be > 0",
+                format!(
+                    "invalid value {}: must be >= {} (64 KiB)",
+                    self.max_bytes,
+                    SpoolSection::MIN_MAX_BYTES
+                ),
             ));
         }
         check_seconds("hooks.spool.redeliver_min", self.redeliver_min, false)?;

@@ -35,7 +35,7 @@ mod outcome;
 mod protocol;
 
 pub use async_trait::async_trait;
-pub use error::{ErrorKind, HookError};
+pub use error::{ErrorKind, HookError, Redelivery, is_transient_http_status};
 pub use event::{DisconnectEvent, DisconnectEventBuilder, ip_from_remote_addr};
 pub use fields::{Field, SftpgoFields};
 pub use hook::Hook;

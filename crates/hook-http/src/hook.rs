@@ -22,7 +22,7 @@ use crate::direct::{
 };
 use crate::gourl::GoUrl;
 use crate::headers::{HeaderPlan, HeaderSource};
-use crate::retry::{Attempt, RetryPolicy, TransportFailure, is_success_status};
+use crate::retry::{Attempt, RetryPolicy, TransportFailure, is_success_status, parse_retry_after};
 use crate::template::QueryTemplate;
 use crate::tls::{KeyPairSource, TlsSources};
 
@@ -328,18 +328,45 @@ impl Inner {
                 return Ok(Delivery::new(Backend::Http, attempt, started.elapsed())
                     .with_status(HookStatus::Http(status)));
             }
-            let wait = self.policy.decide(attempt - 1, &outcome, SystemTime::now());
+            let now = SystemTime::now();
+            let wait = self.policy.decide(attempt - 1, &outcome, now);
+            // The endpoint's own "not before": a spool's redelivery honours it (uncapped).
+            let not_before = retry_after
+                .as_deref()
+                .and_then(|v| parse_retry_after(v, now));
+            let with_retry_after = |err: HookError| match not_before {
+                Some(wait) => err.with_retry_after(wait),
+                None => err,
+            };
             let Some(wait) = wait else {
                 let deadline_hit = cut_by_deadline
                     && matches!(&outcome_last, Last::Failed(e) if e.failure == TransportFailure::Timeout);
-                return Err(self.failure(outcome_last, attempt, started, deadline_hit, None));
+                return Err(with_retry_after(self.failure(
+                    outcome_last,
+                    attempt,
+                    started,
+                    deadline_hit,
+                    None,
+                )));
             };
             let remaining = remaining_at(Instant::now());
             if remaining.is_zero() {
-                return Err(self.failure(outcome_last, attempt, started, true, None));
+                return Err(with_retry_after(self.failure(
+                    outcome_last,
+                    attempt,
+                    started,
+                    true,
+                    None,
+                )));
             }
             if wait >= remaining {
-                return Err(self.failure(outcome_last, attempt, started, true, Some(wait)));
+                return Err(with_retry_after(self.failure(
+                    outcome_last,
+                    attempt,
+                    started,
+                    true,
+                    Some(wait),
+                )));
             }
             debug!(
                 target: "hook_http",

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_nats::ConnectOptions;
 use hook_config::{ConfigError, ConfigErrorKind, NatsSection, NatsServers, REDACTED};
-use hook_core::{Backend, ErrorKind, HookError};
+use hook_core::{Backend, ErrorKind, HookError, Redelivery};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -103,14 +103,18 @@ impl ConnectPlan {
     pub(crate) async fn connect(&self) -> Result<async_nats::Client, HookError> {
         let urls: Vec<String> = self.servers.urls().iter().map(|u| u.to_string()).collect();
         self.options().connect(urls).await.map_err(|e| {
-            let kind = match e.kind() {
-                _ if is_tls_failure(&e) => ErrorKind::Tls,
-                async_nats::ConnectErrorKind::Tls => ErrorKind::Tls,
-                async_nats::ConnectErrorKind::TimedOut => ErrorKind::Timeout,
+            let (kind, redelivery) = match e.kind() {
+                _ if is_tls_failure(&e) => (ErrorKind::Tls, Redelivery::Permanent),
+                async_nats::ConnectErrorKind::Tls => (ErrorKind::Tls, Redelivery::Permanent),
+                async_nats::ConnectErrorKind::TimedOut => {
+                    (ErrorKind::Timeout, Redelivery::Transient)
+                }
                 async_nats::ConnectErrorKind::Authentication
                 | async_nats::ConnectErrorKind::AuthorizationViolation
-                | async_nats::ConnectErrorKind::ServerParse => ErrorKind::Other,
-                _ => ErrorKind::Transport,
+                | async_nats::ConnectErrorKind::ServerParse => {
+                    (ErrorKind::Other, Redelivery::Permanent)
+                }
+                _ => (ErrorKind::Transport, Redelivery::Transient),
             };
             HookError::new(
                 kind,
@@ -121,6 +125,7 @@ impl ConnectPlan {
                 ),
             )
             .with_backend(Backend::Nats)
+            .with_redelivery(redelivery)
         })
     }
 

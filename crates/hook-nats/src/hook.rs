@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use hook_config::{ConfigError, HooksSection, NatsSection, NatsServers};
-use hook_core::{Backend, Delivery, DisconnectEvent, ErrorKind, Hook, HookError, async_trait};
+use hook_core::{
+    Backend, Delivery, DisconnectEvent, ErrorKind, Hook, HookError, Redelivery, async_trait,
+};
 use tokio::sync::OnceCell;
 
 use crate::connect::{ConnectPlan, error_chain};
@@ -28,8 +30,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 ///   failed connect is retried with the same `Nats-Msg-Id` (50 ms doubling to 2 s), so a publish
 ///   that was stored although its ack was lost is not stored twice (within the stream's
 ///   `duplicate_window`). A duplicate ack counts as delivered.
-/// * **Errors**: a missing stream (with `nats.create_stream` off) is permanent
-///   ([`ErrorKind::Other`]); a refused or failed TLS handshake is [`ErrorKind::Tls`]; a timeout
+/// * **Errors** (with their [`Redelivery`] class): a missing stream (with `nats.create_stream`
+///   off) and refused credentials are permanent; a refused or failed TLS handshake is
+///   [`ErrorKind::Tls`] (permanent); a timeout
 ///   or disconnect that outlasts the deadline is [`ErrorKind::DeadlineExceeded`] (transient:
 ///   with a spool the event waits on disk).
 /// * Publishes in flight are bounded by the dispatcher (`hooks.max_in_flight`) and by the
@@ -186,6 +189,7 @@ impl Hook for NatsHook {
                             ),
                         )
                         .with_backend(Backend::Nats)
+                        .with_redelivery(Redelivery::Permanent)
                         .with_attempts(attempts)
                         .with_elapsed(started.elapsed()));
                     }

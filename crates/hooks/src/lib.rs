@@ -52,27 +52,36 @@
 
 mod build;
 mod dispatcher;
+#[cfg(feature = "spool")]
+mod durable;
 mod fire;
 mod options;
+mod start;
 mod stats;
 
 pub use build::{BuildError, BuildErrorKind, build_hook, build_hook_for_target};
 pub use dispatcher::Dispatcher;
 pub use fire::{FireError, FireErrorKind, Fired};
 pub use options::DispatcherOptions;
+pub use start::StartError;
 pub use stats::{DispatcherStats, ShutdownReport};
 
 pub use hook_core::{
     Backend, CapturedOutput, Delivery, DisconnectEvent, DisconnectEventBuilder, ErrorKind, EventId,
-    Field, Hook, HookError, HookStatus, ParseProtocolError, Protocol, SftpgoFields, async_trait,
-    ip_from_remote_addr,
+    Field, Hook, HookError, HookStatus, ParseProtocolError, Protocol, Redelivery, SftpgoFields,
+    async_trait, ip_from_remote_addr,
 };
 
 pub use hook_config::{
     CommandEntry, CommandSection, CommonSection, ConfigError, ConfigErrorKind, HOOK_KEY,
     HookConfig, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader, NatsSection,
-    NatsServers, TlsKeyPair, redact_url,
+    NatsServers, SpoolSection, TlsKeyPair, redact_url,
 };
+
+/// The durable event log (`hook-spool`), for tools that inspect a spool directly (`hookctl
+/// spool ...`). Feature `spool`.
+#[cfg(feature = "spool")]
+pub use hook_spool as spool;
 
 #[cfg(feature = "load")]
 pub use hook_config::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader};

@@ -134,8 +134,8 @@ fn spool_err(f: impl FnOnce(&mut SpoolSection)) -> String {
 #[test]
 fn validation_names_the_key() {
     assert_eq!(
-        spool_err(|s| s.max_bytes = 0),
-        "hooks.spool.max_bytes: invalid value 0: must be > 0"
+        spool_err(|s| s.max_bytes = 65_535),
+        "hooks.spool.max_bytes: invalid value 65535: must be >= 65536 (64 KiB)"
     );
     for (value, shown) in [(0.0, "0"), (f64::NAN, "NaN"), (-1.0, "-1")] {
         for (key, set) in [
@@ -166,6 +166,7 @@ fn validation_names_the_key() {
     let mut c = HookConfig::default();
     c.hooks.spool.min_free_bytes = 0;
     c.hooks.spool.dead_max = 0;
+    c.hooks.spool.max_bytes = 65_536;
     c.hooks.spool.redeliver_min = 2.0;
     c.hooks.spool.redeliver_max = 2.0;
     c.validate().unwrap();

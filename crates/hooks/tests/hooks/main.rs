@@ -14,5 +14,7 @@ mod logging;
 mod outcome;
 mod queue;
 mod shutdown;
+#[cfg(all(feature = "spool", feature = "http"))]
+mod spool;
 mod storm;
 mod support;
