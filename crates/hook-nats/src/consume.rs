@@ -131,17 +131,56 @@ impl RelaySource {
         let js = jetstream::ContextBuilder::new()
             .timeout(nats.ack_timeout())
             .build(client.clone());
+        // During a failover (a node just died, a meta leader is being elected) the JetStream API
+        // does not answer for a few seconds: keep trying for a minute.
+        let started = std::time::Instant::now();
+        let mut wait = Duration::from_millis(250);
+        loop {
+            match RelaySource::consumer(&js, nats, schedule, max_ack_pending).await {
+                Ok(consumer) => {
+                    return Ok(RelaySource {
+                        client,
+                        consumer,
+                        plan,
+                    });
+                }
+                Err(e)
+                    if e.redelivery() == hook_core::Redelivery::Transient
+                        && started.elapsed() < Duration::from_secs(60) =>
+                {
+                    tracing::warn!(target: "hook_nats", "{e}; retrying in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(4));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn consumer(
+        js: &jetstream::Context,
+        nats: &NatsSection,
+        schedule: &RedeliverySchedule,
+        max_ack_pending: usize,
+    ) -> Result<consumer::PullConsumer, HookError> {
         let stream = if nats.create_stream {
             crate::stream::ensure_stream(&js, nats).await?
         } else {
             js.get_stream(&nats.stream).await.map_err(|e| {
+                let missing = matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND);
                 HookError::new(
                     ErrorKind::Other,
                     format!("nats: stream {:?}: {}", nats.stream, error_chain(&e)),
                 )
+                .with_redelivery(if missing {
+                    hook_core::Redelivery::Permanent
+                } else {
+                    hook_core::Redelivery::Transient
+                })
             })?
         };
-        let consumer = stream
+        stream
             .get_or_create_consumer(
                 &nats.consumer,
                 consumer::pull::Config {
@@ -166,12 +205,7 @@ impl RelaySource {
                     ),
                 )
                 .with_backend(Backend::Nats)
-            })?;
-        Ok(RelaySource {
-            client,
-            consumer,
-            plan,
-        })
+            })
     }
 
     /// The consumer's messages, pulled in batches of at most `batch` (keep it at most the
@@ -180,8 +214,10 @@ impl RelaySource {
         self.consumer
             .stream()
             .max_messages_per_batch(batch.max(1))
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
+            // Short pulls: a pull request lost in a failover (or sent before a new consumer's
+            // leader is ready) is renewed within seconds, not after half a minute.
+            .heartbeat(Duration::from_secs(1))
+            .expires(Duration::from_secs(4))
             .messages()
             .await
             .map_err(|e| {

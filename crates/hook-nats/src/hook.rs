@@ -136,6 +136,40 @@ impl NatsHook {
     }
 }
 
+/// What the JetStream API says about the stream after a publish found no responders.
+enum StreamCheck {
+    /// It does not exist and will not be created.
+    Missing,
+    /// It exists (or was just created) but does not answer yet, or the API does not answer.
+    Unavailable(String),
+}
+
+impl NatsHook {
+    async fn stream_check(&self) -> StreamCheck {
+        let js = match self.context().await {
+            Ok(js) => js,
+            Err(e) => return StreamCheck::Unavailable(e.to_string()),
+        };
+        if self.nats.create_stream {
+            return match crate::stream::ensure_stream(js, &self.nats).await {
+                Ok(_) => StreamCheck::Unavailable("its leader is not elected yet".into()),
+                Err(e) => StreamCheck::Unavailable(e.to_string()),
+            };
+        }
+        match js.get_stream(&self.nats.stream).await {
+            Ok(_) => StreamCheck::Unavailable("its leader is not elected yet".into()),
+            Err(e) => match e.kind() {
+                jetstream::context::GetStreamErrorKind::JetStream(j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    StreamCheck::Missing
+                }
+                _ => StreamCheck::Unavailable(error_chain(&e)),
+            },
+        }
+    }
+}
+
 /// How one attempt failed.
 enum Attempt {
     Connect(HookError),
@@ -153,7 +187,6 @@ impl Hook for NatsHook {
         let body = bytes::Bytes::from(encode_body(event));
         let mut attempts = 0u32;
         let mut backoff = FIRST_BACKOFF;
-        let mut recreated = false;
         loop {
             attempts += 1;
             let error = match self.publish_once(&subject, &headers, &body).await {
@@ -171,28 +204,31 @@ impl Hook for NatsHook {
                 }
                 Err(Attempt::Connect(e)) => e,
                 Err(Attempt::Publish(e)) => match e.kind() {
-                    PublishErrorKind::StreamNotFound if self.nats.create_stream && !recreated => {
-                        // Deleted behind our back: create it again, once, and retry.
-                        recreated = true;
-                        if let Ok(js) = self.context().await {
-                            let _ = crate::stream::ensure_stream(js, &self.nats).await;
+                    // "No responders": no stream takes the subject, or the stream's leader is
+                    // being elected after a failover. Ask the JetStream API which it is.
+                    PublishErrorKind::StreamNotFound => match self.stream_check().await {
+                        StreamCheck::Missing => {
+                            return Err(HookError::new(
+                                ErrorKind::Other,
+                                format!(
+                                    "nats {}: no stream stores subject {subject:?} (nats.stream {:?} \
+                                     does not exist and nats.create_stream is off)",
+                                    self.plan.servers, self.nats.stream
+                                ),
+                            )
+                            .with_backend(Backend::Nats)
+                            .with_redelivery(Redelivery::Permanent)
+                            .with_attempts(attempts)
+                            .with_elapsed(started.elapsed()));
                         }
-                        continue;
-                    }
-                    PublishErrorKind::StreamNotFound => {
-                        return Err(HookError::new(
-                            ErrorKind::Other,
+                        StreamCheck::Unavailable(why) => HookError::new(
+                            ErrorKind::Transport,
                             format!(
-                                "nats {}: no stream stores subject {subject:?} (nats.stream {:?}; \
-                                 nats.create_stream is off or the stream was deleted)",
+                                "nats {}: the stream {:?} does not answer yet: {why}",
                                 self.plan.servers, self.nats.stream
                             ),
-                        )
-                        .with_backend(Backend::Nats)
-                        .with_redelivery(Redelivery::Permanent)
-                        .with_attempts(attempts)
-                        .with_elapsed(started.elapsed()));
-                    }
+                        ),
+                    },
                     PublishErrorKind::TimedOut => HookError::new(
                         ErrorKind::Timeout,
                         format!(

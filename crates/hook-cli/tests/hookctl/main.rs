@@ -4,5 +4,6 @@
 mod check;
 mod examples;
 mod fire;
+mod fleet;
 mod nats;
 mod support;

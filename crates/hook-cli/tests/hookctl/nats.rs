@@ -29,17 +29,37 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 
 /// Every message of `stream`, read by an ephemeral consumer that does not ack.
 pub(crate) async fn read_stream(url: &str, stream: &str) -> Vec<Stored> {
-    let client = async_nats::connect(url).await.unwrap();
+    let servers: Vec<&str> = url.split(',').collect();
+    let client = async_nats::connect(servers).await.unwrap();
     let js = jetstream::new(client);
-    let mut stream = js.get_stream(stream).await.unwrap();
-    let total = stream.info().await.unwrap().state.messages as usize;
-    let consumer = stream
-        .create_consumer(consumer::pull::Config {
-            ack_policy: consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    // Right after a failover the JetStream API may not answer for a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (total, consumer) = loop {
+        let attempt = async {
+            let mut stream = js.get_stream(stream).await.map_err(|e| e.to_string())?;
+            let total = stream
+                .info()
+                .await
+                .map_err(|e| e.to_string())?
+                .state
+                .messages as usize;
+            let consumer = stream
+                .create_consumer(consumer::pull::Config {
+                    ack_policy: consumer::AckPolicy::None,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((total, consumer))
+        };
+        match attempt.await {
+            Ok(found) => break found,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "cannot read the stream: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
     let mut out = Vec::with_capacity(total);
     while out.len() < total {
         let mut batch = consumer
