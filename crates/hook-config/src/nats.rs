@@ -265,7 +265,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let cases: Vec<(fn(&mut NatsSection), &str)> = vec![
+        type Change = fn(&mut NatsSection);
+        let cases: Vec<(Change, &str)> = vec![
             (|n| n.subject_prefix = "a..b".into(), "nats.subject_prefix"),
             (|n| n.subject_prefix = "a.>".into(), "nats.subject_prefix"),
             (|n| n.subject_prefix = "a b".into(), "nats.subject_prefix"),

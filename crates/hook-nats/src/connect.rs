@@ -261,7 +261,7 @@ fn client_config(nats: &NatsSection) -> Result<ClientConfig, ConfigError> {
     let builder = if nats.skip_tls_verify {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider.clone())))
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
     } else if roots.is_empty() {
         // No trust anchor at all: every handshake fails with "unknown issuer", clearly.
         builder

@@ -164,7 +164,7 @@ impl RelaySource {
         max_ack_pending: usize,
     ) -> Result<consumer::PullConsumer, HookError> {
         let stream = if nats.create_stream {
-            crate::stream::ensure_stream(&js, nats).await?
+            crate::stream::ensure_stream(js, nats).await?
         } else {
             js.get_stream(&nats.stream).await.map_err(|e| {
                 let missing = matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j)
