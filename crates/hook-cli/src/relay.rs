@@ -117,12 +117,23 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         let options = DispatcherOptions::from_config(&config.hooks)?
             .with_all_protocols()
             .with_max_in_flight(concurrency)
-            .with_queue_capacity(concurrency.max(1) * 2)
+            .with_queue_capacity(concurrency.max(1))
             .with_on_outcome(move |event, result| {
                 let _ = tx.send((event.id(), result.clone()));
             });
         let dispatcher = Dispatcher::new(hook, options);
-        let mut messages = source.messages(concurrency).await.map_err(|e| e.to_string())?;
+        // Credits: messages this relay may hold (running or queued in the dispatcher) at once,
+        // twice the concurrency so the next pull overlaps the running hooks. The puller asks
+        // for exactly the free credits, so every pulled message is tracked (and sends progress)
+        // from the moment it arrives.
+        let max_events = args.max_events;
+        let budget = max_events.unwrap_or(u64::MAX);
+        let window = concurrency.saturating_mul(2).max(1);
+        let mut issued = usize::try_from(budget).unwrap_or(usize::MAX).min(window);
+        let credits = std::sync::Arc::new(tokio::sync::Semaphore::new(issued));
+        let source = std::sync::Arc::new(source);
+        let (message_tx, mut pulled) = mpsc::channel::<Message>(window);
+        let puller = tokio::spawn(pull(source.clone(), credits.clone(), message_tx, window));
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigint = signal(SignalKind::interrupt())?;
 
@@ -132,6 +143,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         progress_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         let mut running: HashMap<EventId, VecDeque<Running>> = HashMap::new();
+        let mut waiting: VecDeque<Running> = VecDeque::new();
         let mut in_flight = 0usize;
         let (mut handled, mut failed, mut acked, mut naked) = (0u64, 0u64, 0u64, 0u64);
         let mut latencies: Vec<Duration> = Vec::new();
@@ -139,11 +151,29 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         let mut last_handled = Instant::now();
         let mut last_activity = Instant::now();
         let mut stopping = false;
-        let max_events = args.max_events;
 
         loop {
-            let budget_left = max_events.is_none_or(|n| handled + (in_flight as u64) < n);
-            let can_pull = !stopping && in_flight < concurrency && budget_left;
+            // Start what waits, up to the concurrency (not at a stop: those go back to NATS).
+            while !stopping && in_flight < concurrency {
+                let Some(job) = waiting.pop_front() else { break };
+                match dispatcher.fire(job.event.clone()) {
+                    Ok(_) => {
+                        in_flight += 1;
+                        running.entry(job.event.id()).or_default().push_back(job);
+                    }
+                    Err(e) => {
+                        tracing::warn!("relay: the dispatcher refused an event ({e}); redelivering");
+                        let _ = job.message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+                        give_back(&credits, &mut issued, budget, handled);
+                    }
+                }
+            }
+            if stopping && !waiting.is_empty() {
+                for job in waiting.drain(..) {
+                    let _ = job.message.ack_with(AckKind::Nak(None)).await;
+                }
+            }
+            let can_pull = !stopping;
             if stopping && in_flight == 0 {
                 break;
             }
@@ -211,21 +241,9 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                             }
                         }
                     }
+                    give_back(&credits, &mut issued, budget, handled);
                 }
-                next = messages.next(), if can_pull => {
-                    let message = match next {
-                        Some(Ok(message)) => message,
-                        Some(Err(e)) => {
-                            tracing::warn!("relay: pulling from NATS: {e}");
-                            continue;
-                        }
-                        None => {
-                            tracing::warn!("relay: the pull stream ended; pulling again");
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                            messages = source.messages(concurrency).await.map_err(|e| e.to_string())?;
-                            continue;
-                        }
-                    };
+                Some(message) = pulled.recv(), if can_pull => {
                     last_activity = Instant::now();
                     first_message.get_or_insert_with(Instant::now);
                     let (delivered, sequence) = match message.info() {
@@ -234,22 +252,14 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                     };
                     match decode_body(&message.payload) {
                         Ok(event) => {
-                            match dispatcher.fire(event.clone()) {
-                                Ok(_) => {
-                                    in_flight += 1;
-                                    running.entry(event.id()).or_default().push_back(Running {
-                                        message,
-                                        event,
-                                        delivered,
-                                        sequence,
-                                        last_progress: Instant::now(),
-                                    });
-                                }
-                                Err(e) => {
-                                    tracing::warn!("relay: the dispatcher refused an event ({e}); redelivering");
-                                    let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
-                                }
-                            }
+                            // Held here (sending progress) until a hook slot is free.
+                            waiting.push_back(Running {
+                                message,
+                                event,
+                                delivered,
+                                sequence,
+                                last_progress: Instant::now(),
+                            });
                         }
                         Err(e) => {
                             tracing::warn!(
@@ -260,11 +270,12 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                             failed += 1;
                             handled += 1;
                             last_handled = Instant::now();
+                            give_back(&credits, &mut issued, budget, handled);
                         }
                     }
                 }
                 _ = progress_tick.tick() => {
-                    for job in running.values_mut().flatten() {
+                    for job in running.values_mut().flatten().chain(waiting.iter_mut()) {
                         if job.last_progress.elapsed() >= progress_every {
                             let _ = job.message.ack_with(AckKind::Progress).await;
                             job.last_progress = Instant::now();
@@ -281,8 +292,11 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                 }
             }
         }
-        // Messages pulled but not started go back at once (not after the ack wait).
-        while let Some(Some(Ok(message))) = futures_util::FutureExt::now_or_never(messages.next()) {
+        // Messages pulled but not handed to the dispatcher go back at once (not after the ack
+        // wait).
+        puller.abort();
+        let _ = puller.await;
+        while let Ok(message) = pulled.try_recv() {
             let _ = message.ack_with(AckKind::Nak(None)).await;
         }
         if let Err(e) = source.flush().await {
@@ -294,6 +308,64 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         println!("{}", summary_line(handled, failed, elapsed, &mut latencies));
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Pulls exactly as many messages as there are free credits (at least one, at most `window`),
+/// in requests that expire after 2 s (so a request lost in a failover is renewed quickly).
+async fn pull(
+    source: std::sync::Arc<RelaySource>,
+    credits: std::sync::Arc<tokio::sync::Semaphore>,
+    to: mpsc::Sender<Message>,
+    window: usize,
+) {
+    loop {
+        let Ok(first) = credits.acquire().await else {
+            return;
+        };
+        first.forget();
+        let mut want = 1;
+        while want < window {
+            match credits.try_acquire() {
+                Ok(permit) => {
+                    permit.forget();
+                    want += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        let mut got = 0;
+        match source.batch(want, Duration::from_secs(2)).await {
+            Ok(mut batch) => {
+                while let Some(next) = batch.next().await {
+                    match next {
+                        Ok(message) => {
+                            got += 1;
+                            if to.send(message).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => tracing::warn!("relay: pulling from NATS: {e}"),
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!("relay: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        credits.add_permits(want - got.min(want));
+    }
+}
+
+/// Returns the credit of a message that left the relay (acked, NAKed or terminated), unless the
+/// `--max-events` budget is covered by what was handled plus the credits still issued (held by
+/// running, queued or requested messages, or free).
+fn give_back(credits: &tokio::sync::Semaphore, issued: &mut usize, budget: u64, handled: u64) {
+    *issued -= 1;
+    if handled + (*issued as u64) < budget {
+        credits.add_permits(1);
+        *issued += 1;
+    }
 }
 
 /// How old an event is: now minus the creation time in its id.

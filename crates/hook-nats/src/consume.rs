@@ -104,8 +104,8 @@ pub struct RelaySource {
     plan: ConnectPlan,
 }
 
-/// The messages a relay pulls, as async-nats delivers them.
-pub type RelayMessages = consumer::pull::Stream;
+/// The messages of one pull request ([`RelaySource::batch`]), as async-nats delivers them.
+pub type RelayBatch = consumer::pull::Batch;
 
 impl RelaySource {
     /// Checks the settings and reads the TLS files (errors name the key), without connecting.
@@ -208,16 +208,15 @@ impl RelaySource {
             })
     }
 
-    /// The consumer's messages, pulled in batches of at most `batch` (keep it at most the
-    /// relay's concurrency: a pulled message waits for its ack wait if the relay dies).
-    pub async fn messages(&self, batch: usize) -> Result<RelayMessages, HookError> {
+    /// One pull request for at most `max` messages, waiting at most `expires` for them; the
+    /// messages arrive on the returned stream as the server sends them. A relay asks for no more
+    /// than it can track at once, so that no pulled message waits unseen in a buffer while its
+    /// ack wait runs.
+    pub async fn batch(&self, max: usize, expires: Duration) -> Result<RelayBatch, HookError> {
         self.consumer
-            .stream()
-            .max_messages_per_batch(batch.max(1))
-            // Short pulls: a pull request lost in a failover (or sent before a new consumer's
-            // leader is ready) is renewed within seconds, not after half a minute.
-            .heartbeat(Duration::from_secs(1))
-            .expires(Duration::from_secs(4))
+            .batch()
+            .max_messages(max.max(1))
+            .expires(expires)
             .messages()
             .await
             .map_err(|e| {

@@ -43,7 +43,7 @@ mod hook;
 mod message;
 mod stream;
 
-pub use consume::{RedeliverySchedule, RelayMessages, RelaySource};
+pub use consume::{RedeliverySchedule, RelayBatch, RelaySource};
 pub use hook::NatsHook;
 pub use message::{CONTENT_TYPE, DecodeError, EVENT_TYPE, decode_body, encode_body};
 

@@ -17,7 +17,10 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(n.consumer, "sftpgo-hooks-relay");
     assert_eq!(n.ack_wait, 30.0);
     assert!(n.credentials_file.is_empty() && n.token.is_empty() && !n.skip_tls_verify);
-    assert_eq!(load_json("{}", &[]).unwrap().config.nats, NatsSection::default());
+    assert_eq!(
+        load_json("{}", &[]).unwrap().config.nats,
+        NatsSection::default()
+    );
 }
 
 #[test]
@@ -41,10 +44,16 @@ fn file_keys_and_relative_paths() {
     assert_eq!(n.ack_timeout, 2.5);
     assert_eq!(n.token, "t");
     assert_eq!(n.credentials_file, format!("{base}/a.creds"));
-    assert_eq!(n.ca_certificates, [format!("{base}/ca1.pem"), "/abs/ca2.pem".into()]);
+    assert_eq!(
+        n.ca_certificates,
+        [format!("{base}/ca1.pem"), "/abs/ca2.pem".into()]
+    );
     assert_eq!(
         n.certificates,
-        [TlsKeyPair::new(format!("{base}/c.pem"), format!("{base}/k.pem"))]
+        [TlsKeyPair::new(
+            format!("{base}/c.pem"),
+            format!("{base}/k.pem")
+        )]
     );
     assert!(n.skip_tls_verify);
     assert_eq!(n.consumer, "workers");
@@ -78,11 +87,22 @@ fn every_variable_overrides_the_file() {
     let l = load_json(r#"{"nats": {"stream": "FILE", "replicas": 1}}"#, &env).unwrap();
     let n = &l.config.nats;
     assert_eq!(
-        (n.subject_prefix.as_str(), n.stream.as_str(), n.create_stream, n.replicas),
+        (
+            n.subject_prefix.as_str(),
+            n.stream.as_str(),
+            n.create_stream,
+            n.replicas
+        ),
         ("a.b", "S", false, 3)
     );
-    assert_eq!((n.duplicate_window, n.ack_timeout, n.ack_wait), (30.0, 1.5, 7.0));
-    assert_eq!((n.credentials_file.as_str(), n.token.as_str()), ("/x.creds", "tok"));
+    assert_eq!(
+        (n.duplicate_window, n.ack_timeout, n.ack_wait),
+        (30.0, 1.5, 7.0)
+    );
+    assert_eq!(
+        (n.credentials_file.as_str(), n.token.as_str()),
+        ("/x.creds", "tok")
+    );
     assert_eq!(n.ca_certificates, ["/a.pem", "/b.pem"]);
     assert!(n.skip_tls_verify);
     assert_eq!(n.consumer, "c");
@@ -92,16 +112,56 @@ fn every_variable_overrides_the_file() {
 #[test]
 fn bad_values_fail_at_load_naming_the_key_or_variable() {
     for (json, env, starts) in [
-        (r#"{"nats": {"replicas": 0}}"#, vec![], "nats.replicas: invalid value 0"),
-        (r#"{"nats": {"ack_timeout": 0}}"#, vec![], "nats.ack_timeout: invalid duration 0"),
-        (r#"{"nats": {"stream": "a.b"}}"#, vec![], "nats.stream: \"a.b\" is not a JetStream name"),
-        (r#"{"nats": {"subject_prefix": "a.*"}}"#, vec![], "nats.subject_prefix: \"a.*\""),
-        (r#"{"nats": {"strem": "x"}}"#, vec![], "nats.strem: unknown key"),
-        (r#"{"nats": {"replicas": "three"}}"#, vec![], "nats.replicas: expected an integer"),
-        (r#"{"nats": {"certificates": [{"cert": "a", "key": "b"}, {"cert": "c", "key": "d"}]}}"#, vec![], "nats.certificates: 2 pairs given"),
-        ("{}", vec![("SFTPGO_NATS__ACK_WAIT", "soon")], "SFTPGO_NATS__ACK_WAIT: \"soon\" is not a number (sets nats.ack_wait)"),
-        ("{}", vec![("SFTPGO_NATS__STREAMS", "x")], "SFTPGO_NATS__STREAMS: unknown variable"),
-        ("{}", vec![("SFTPGO_COMMON__POST_DISCONNECT_HOOK", "nats://h/p")], "common.post_disconnect_hook: \"nats://h/p\": a NATS server URL has no path"),
+        (
+            r#"{"nats": {"replicas": 0}}"#,
+            vec![],
+            "nats.replicas: invalid value 0",
+        ),
+        (
+            r#"{"nats": {"ack_timeout": 0}}"#,
+            vec![],
+            "nats.ack_timeout: invalid duration 0",
+        ),
+        (
+            r#"{"nats": {"stream": "a.b"}}"#,
+            vec![],
+            "nats.stream: \"a.b\" is not a JetStream name",
+        ),
+        (
+            r#"{"nats": {"subject_prefix": "a.*"}}"#,
+            vec![],
+            "nats.subject_prefix: \"a.*\"",
+        ),
+        (
+            r#"{"nats": {"strem": "x"}}"#,
+            vec![],
+            "nats.strem: unknown key",
+        ),
+        (
+            r#"{"nats": {"replicas": "three"}}"#,
+            vec![],
+            "nats.replicas: expected an integer",
+        ),
+        (
+            r#"{"nats": {"certificates": [{"cert": "a", "key": "b"}, {"cert": "c", "key": "d"}]}}"#,
+            vec![],
+            "nats.certificates: 2 pairs given",
+        ),
+        (
+            "{}",
+            vec![("SFTPGO_NATS__ACK_WAIT", "soon")],
+            "SFTPGO_NATS__ACK_WAIT: \"soon\" is not a number (sets nats.ack_wait)",
+        ),
+        (
+            "{}",
+            vec![("SFTPGO_NATS__STREAMS", "x")],
+            "SFTPGO_NATS__STREAMS: unknown variable",
+        ),
+        (
+            "{}",
+            vec![("SFTPGO_COMMON__POST_DISCONNECT_HOOK", "nats://h/p")],
+            "common.post_disconnect_hook: \"nats://h/p\": a NATS server URL has no path",
+        ),
     ] {
         let err = load_err(json, &env).to_string();
         assert!(err.starts_with(starts), "{err}");
@@ -112,7 +172,10 @@ fn bad_values_fail_at_load_naming_the_key_or_variable() {
 fn secrets_are_redacted_in_debug_redacted_and_errors() {
     let env = [
         ("SFTPGO_NATS__TOKEN", "t0ken-s3cret"),
-        ("SFTPGO_COMMON__POST_DISCONNECT_HOOK", "nats://a:pw1-s3cret@h1,nats://b:pw2-s3cret@h2"),
+        (
+            "SFTPGO_COMMON__POST_DISCONNECT_HOOK",
+            "nats://a:pw1-s3cret@h1,nats://b:pw2-s3cret@h2",
+        ),
     ];
     let l = load_json("{}", &env).unwrap();
     let shown = format!("{:?} {:?}", l.config, l.config.redacted());
@@ -124,7 +187,10 @@ fn secrets_are_redacted_in_debug_redacted_and_errors() {
     assert_eq!(l.config.redacted().nats.token, "xxxxx");
     let err = load_err(
         "{}",
-        &[("SFTPGO_COMMON__POST_DISCONNECT_HOOK", "nats://a:pw1-s3cret@h1,nats://b:pw2-s3cret@h2/x")],
+        &[(
+            "SFTPGO_COMMON__POST_DISCONNECT_HOOK",
+            "nats://a:pw1-s3cret@h1,nats://b:pw2-s3cret@h2/x",
+        )],
     )
     .to_string();
     assert!(!err.contains("s3cret"), "{err}");
