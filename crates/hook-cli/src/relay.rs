@@ -287,7 +287,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                         Some(at) => tokio::time::sleep_until(at).await,
                         None => std::future::pending().await,
                     }
-                }, if in_flight == 0 && idle_deadline.is_some() => {
+                }, if in_flight == 0 && waiting.is_empty() && idle_deadline.is_some() => {
                     break;
                 }
             }

@@ -106,7 +106,7 @@ fn storm_through_the_cluster_survives_sigkill_of_a_node_and_two_relays_deliver_e
             "--concurrency",
             "8",
             "--idle-exit",
-            "3",
+            "10",
         ],
         &env,
     );
@@ -118,7 +118,7 @@ fn storm_through_the_cluster_survives_sigkill_of_a_node_and_two_relays_deliver_e
             "--concurrency",
             "8",
             "--idle-exit",
-            "3",
+            "10",
         ],
         &env,
     );
@@ -134,7 +134,9 @@ fn storm_through_the_cluster_survives_sigkill_of_a_node_and_two_relays_deliver_e
     assert_eq!(
         seen.len(),
         n as usize,
-        "every event reached a relay at least once"
+        "every event reached a relay at least once; relay logs: {}{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
     );
     for i in 0..n {
         assert!(seen.contains_key(&format!("u{i}")), "u{i} never delivered");
