@@ -35,6 +35,11 @@ use crate::check::{check_program, load};
 use crate::cli::{Cli, RelayArgs};
 use crate::report::summary_line;
 
+/// Messages a relay may hold per hook slot (running, or waiting and sending progress).
+const WINDOW_PER_SLOT: usize = 8;
+/// Pull requests a relay keeps in flight.
+const PULLERS: usize = 1;
+
 /// A message whose hook is running.
 struct Running {
     message: Message,
@@ -109,7 +114,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
     .build()?;
     runtime.block_on(async move {
         let hook = hooks::build_hook(&config)?.ok_or("no hook configured")?;
-        let max_ack_pending = (concurrency * 4).max(1024);
+        let max_ack_pending = (concurrency * WINDOW_PER_SLOT * 4).max(4096);
         let source = RelaySource::connect(&servers, &config.nats, &schedule, max_ack_pending)
             .await
             .map_err(|e| e.to_string())?;
@@ -128,12 +133,24 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         // from the moment it arrives.
         let max_events = args.max_events;
         let budget = max_events.unwrap_or(u64::MAX);
-        let window = concurrency.saturating_mul(2).max(1);
+        let window = concurrency.saturating_mul(WINDOW_PER_SLOT).max(1);
         let mut issued = usize::try_from(budget).unwrap_or(usize::MAX).min(window);
         let credits = std::sync::Arc::new(tokio::sync::Semaphore::new(issued));
         let source = std::sync::Arc::new(source);
         let (message_tx, mut pulled) = mpsc::channel::<Message>(window);
-        let puller = tokio::spawn(pull(source.clone(), credits.clone(), message_tx, window));
+        // Several pull requests in flight, so that the round trip of one never leaves the hooks
+        // idle.
+        let pullers: Vec<_> = (0..PULLERS)
+            .map(|_| {
+                tokio::spawn(pull(
+                    source.clone(),
+                    credits.clone(),
+                    message_tx.clone(),
+                    window,
+                ))
+            })
+            .collect();
+        drop(message_tx);
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigint = signal(SignalKind::interrupt())?;
 
@@ -185,7 +202,13 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                 biased;
                 _ = sigterm.recv() => { stopping = true; }
                 _ = sigint.recv() => { stopping = true; }
-                Some((id, result)) = outcomes.recv() => {
+                Some(first) = outcomes.recv() => {
+                    // Every outcome that is ready, in one go: their acks leave in one write.
+                    let mut ready = vec![first];
+                    while let Ok(more) = outcomes.try_recv() {
+                        ready.push(more);
+                    }
+                    for (id, result) in ready {
                     let Some(job) = running.get_mut(&id).and_then(VecDeque::pop_front) else {
                         continue;
                     };
@@ -242,6 +265,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                         }
                     }
                     give_back(&credits, &mut issued, budget, handled);
+                    }
                 }
                 Some(message) = pulled.recv(), if can_pull => {
                     last_activity = Instant::now();
@@ -294,8 +318,10 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         }
         // Messages pulled but not handed to the dispatcher go back at once (not after the ack
         // wait).
-        puller.abort();
-        let _ = puller.await;
+        for puller in pullers {
+            puller.abort();
+            let _ = puller.await;
+        }
         while let Ok(message) = pulled.try_recv() {
             let _ = message.ack_with(AckKind::Nak(None)).await;
         }
@@ -324,14 +350,25 @@ async fn pull(
         };
         first.forget();
         let mut want = 1;
-        while want < window {
-            match credits.try_acquire() {
-                Ok(permit) => {
-                    permit.forget();
-                    want += 1;
+        // Wait a few milliseconds for a quarter of the window to be free: a storm is then pulled
+        // in large requests, not one request (a round trip) per finished hook, which could not
+        // keep the hooks busy.
+        let enough = (window / 8).max(1);
+        let until = tokio::time::Instant::now() + Duration::from_millis(5);
+        loop {
+            while want < window {
+                match credits.try_acquire() {
+                    Ok(permit) => {
+                        permit.forget();
+                        want += 1;
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
+            if want >= enough || tokio::time::Instant::now() >= until {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let mut got = 0;
         match source.batch(want, Duration::from_secs(2)).await {
