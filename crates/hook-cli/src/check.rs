@@ -56,6 +56,7 @@ fn describe(loaded: &LoadedConfig, target: &HookTarget) -> String {
     let kind = match target {
         HookTarget::Http(_) => "http",
         HookTarget::Program(_) => "program",
+        HookTarget::Nats(_) => "nats",
         _ => "disabled",
     };
     let _ = writeln!(out, "hook target: {kind} {target}");

@@ -49,6 +49,32 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: SpoolCommand,
     },
+    /// Consume disconnect events from NATS JetStream (a durable pull consumer shared by every
+    /// relay) and deliver each to the hook this configuration names (a program or an HTTP
+    /// endpoint). Acks after the hook succeeded, NAKs transient failures with the hooks.spool
+    /// redelivery schedule, terminates permanent ones. SIGTERM/SIGINT: stop pulling, finish and
+    /// ack what is running, exit 0. Exit 2 on a usage, configuration or connection error.
+    Relay(RelayArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RelayArgs {
+    /// The NATS servers to consume from: nats://HOST:PORT[,nats://HOST2:PORT...] (tls:// too);
+    /// the nats section (stream, consumer, credentials, TLS) applies to this connection.
+    #[arg(long, value_name = "URLS")]
+    pub(crate) from: String,
+
+    /// Hooks running at once (default: hooks.max_in_flight); also the pull batch size.
+    #[arg(long, value_name = "C", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) concurrency: Option<u64>,
+
+    /// Exit after N events were handled (acked or terminated).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_events: Option<u64>,
+
+    /// Exit when no message arrived for S seconds (and no hook is running).
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) idle_exit: Option<f64>,
 }
 
 /// `hookctl spool ...`

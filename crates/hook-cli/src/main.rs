@@ -10,6 +10,8 @@
 //! hookctl spool replay [--wait-max SECONDS]
 //! hookctl spool retry (--dead | --id ID...)
 //! hookctl spool purge (--dead | --all) --yes
+//! hookctl [--config-dir DIR] [--config-file FILE] relay --from nats://HOST:PORT[,nats://HOST2:PORT...]
+//!         [--concurrency C] [--max-events N] [--idle-exit SECONDS]
 //! ```
 //!
 //! `"{n}"` in `--username` is replaced by the event's 0-based index. With a spool configured
@@ -23,13 +25,15 @@
 //! subcommands also: the spool is locked by a running process, missing or damaged); 128 + the
 //! signal number when a second signal makes `fire` exit at once. The last line `fire` prints
 //! (but on a second signal) is always
-//! `events=N failed=F elapsed_ms=X events_per_s=Y p50_ms=A p99_ms=B`.
+//! `events=N failed=F elapsed_ms=X events_per_s=Y p50_ms=A p99_ms=B`; `relay` prints the same
+//! line on exit (events = handled: acked or terminated; failed = terminated).
 
 #![forbid(unsafe_code)]
 
 mod check;
 mod cli;
 mod fire;
+mod relay;
 mod report;
 mod runtime;
 mod spool;
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         cli::Command::Check => check::run(&cli),
         cli::Command::Fire(args) => fire::run(&cli, args),
         cli::Command::Spool { command } => spool::run(&cli, command),
+        cli::Command::Relay(args) => relay::run(&cli, args),
     };
     match result {
         Ok(code) => code,

@@ -73,6 +73,7 @@
 mod error;
 #[cfg(feature = "load")]
 mod load;
+mod nats;
 mod redact;
 mod target;
 mod types;
@@ -84,8 +85,9 @@ pub use error::{ConfigError, ConfigErrorKind};
 pub use load::fuzzing;
 #[cfg(feature = "load")]
 pub use load::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader, MAX_CONFIG_FILE_SIZE};
+pub use nats::NatsSection;
 pub use redact::{REDACTED, redact_query, redact_url};
-pub use target::{HOOK_KEY, HookTarget, HookUrl};
+pub use target::{HOOK_KEY, HookTarget, HookUrl, NatsServers};
 pub use types::{
     CommandEntry, CommandSection, CommonSection, HookConfig, HooksSection, HttpClientsSection,
     HttpHeader, SpoolSection, TlsKeyPair,

@@ -25,6 +25,26 @@ pub const REDACTED: &str = "xxxxx";
 /// assert_eq!(redact_url("http://u:pw@bad host:port/"), "http://u:xxxxx@bad host:port/");
 /// ```
 pub fn redact_url(url: &str) -> Cow<'_, str> {
+    // A NATS target lists servers separated by commas, each with its own user-info.
+    if is_nats_list(url) {
+        let parts: Vec<Cow<'_, str>> = url.split(',').map(redact_one).collect();
+        if parts.iter().all(|p| matches!(p, Cow::Borrowed(_))) {
+            return Cow::Borrowed(url);
+        }
+        return Cow::Owned(parts.join(","));
+    }
+    redact_one(url)
+}
+
+/// Whether `value` is a comma-separated list of `nats://`/`tls://` server URLs.
+fn is_nats_list(value: &str) -> bool {
+    let scheme = value.split_once("://").map_or("", |(s, _)| s);
+    value.contains(',')
+        && (scheme.eq_ignore_ascii_case("nats") || scheme.eq_ignore_ascii_case("tls"))
+}
+
+/// One URL: its password, then its query values, redacted.
+fn redact_one(url: &str) -> Cow<'_, str> {
     match redact_password(url) {
         Cow::Borrowed(url) => redact_query(url),
         Cow::Owned(url) => Cow::Owned(redact_query(&url).into_owned()),
@@ -164,5 +184,15 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(redact_url(input), want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn redacts_every_server_of_a_nats_list() {
+        assert_eq!(
+            redact_url("nats://a:p1@h1:4222,nats://b:p2@h2:4222, tls://h3"),
+            "nats://a:xxxxx@h1:4222,nats://b:xxxxx@h2:4222, tls://h3"
+        );
+        assert_eq!(redact_url("nats://h1,nats://h2"), "nats://h1,nats://h2");
+        assert_eq!(redact_url("TLS://u:pw@h"), "TLS://u:xxxxx@h");
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::NatsSection;
 use crate::redact::{REDACTED, redact_url};
 
 /// Every setting the post-disconnect hook uses: SFTPGo's three sections plus our `hooks`
@@ -20,6 +21,9 @@ pub struct HookConfig {
     pub command: CommandSection,
     /// Our extension section, for the knobs SFTPGo lacks. SFTPGo ignores it.
     pub hooks: HooksSection,
+    /// Our `nats` section: stream, subjects, credentials and TLS of a `nats://` hook and of
+    /// `hookctl relay`. SFTPGo ignores it.
+    pub nats: NatsSection,
 }
 
 impl HookConfig {
@@ -46,6 +50,9 @@ impl HookConfig {
             }
             header.url = redact_url(&header.url).into_owned();
         }
+        if !c.nats.token.is_empty() {
+            c.nats.token = REDACTED.to_owned();
+        }
         c
     }
 }
@@ -57,6 +64,7 @@ impl fmt::Debug for HookConfig {
             .field("http", &self.http)
             .field("command", &self.command)
             .field("hooks", &self.hooks)
+            .field("nats", &self.nats)
             .finish()
     }
 }
@@ -66,8 +74,8 @@ impl fmt::Debug for HookConfig {
 #[serde(default)]
 #[non_exhaustive]
 pub struct CommonSection {
-    /// `common.post_disconnect_hook`: empty (disabled), an `http(s)://` URL, or an absolute
-    /// program path. See [`HookTarget`](crate::HookTarget).
+    /// `common.post_disconnect_hook`: empty (disabled), an `http(s)://` URL, `nats://`/`tls://`
+    /// server URLs, or an absolute program path. See [`HookTarget`](crate::HookTarget).
     pub post_disconnect_hook: String,
 }
 

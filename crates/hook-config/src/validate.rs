@@ -41,7 +41,7 @@ impl HookConfig {
     /// Checks every rule, in SFTPGo's order within a section: `common.post_disconnect_hook` (D1),
     /// then `http` (timeout, retry values, CA certificates, client certificates, headers), then
     /// `command` (global timeout, global env, then each command: path, timeout, env, args, hook),
-    /// then `hooks`. The first error wins.
+    /// then `hooks`, then `nats`. The first error wins.
     ///
     /// ```
     /// use hook_config::HookConfig;
@@ -56,6 +56,7 @@ impl HookConfig {
         self.http.validate()?;
         self.command.validate()?;
         self.hooks.validate()?;
+        self.nats.validate()?;
         Ok(())
     }
 
@@ -70,6 +71,7 @@ impl HookConfig {
     pub fn resolve_paths(&mut self, config_dir: &Path) {
         self.http.resolve_paths(config_dir);
         self.hooks.spool.resolve_paths(config_dir);
+        self.nats.resolve_paths(config_dir);
     }
 }
 
@@ -421,7 +423,7 @@ fn check_seconds(key: &str, value: f64, zero_ok: bool) -> Result<(), ConfigError
 
 /// SFTPGo's `IsFileInputValid`: after a lexical clean, `""`, `.` and `..` are invalid. We also
 /// reject a NUL byte, which no file name can hold.
-fn check_file_input(key: &str, what: &str, path: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_file_input(key: &str, what: &str, path: &str) -> Result<(), ConfigError> {
     let cleaned = clean_path(path);
     if cleaned == "." || cleaned == ".." {
         return Err(ConfigError::invalid(

@@ -45,6 +45,8 @@
 //!   [`ServerTls`] configurations built from them. [`client_config`] for rustls clients.
 //! * [`write_script`], [`write_file_safely`], [`record_script_body`], [`read_records`]: scripts
 //!   for exec tests.
+//! * [`NatsServer`], [`NatsCluster`]: Debian's real `nats-server` with JetStream, one node or
+//!   a 3-node loopback cluster, each with a temporary store, stopped by PID.
 //! * [`sample_event`] and friends: [`hook_core::DisconnectEvent`] values.
 //!
 //! Feature flags: none. MSRV: the workspace's `rust-version` (1.90). Unix only.
@@ -53,6 +55,8 @@
 
 mod events;
 mod misbehaving;
+
+mod nats;
 mod pki;
 mod scripts;
 mod server;
@@ -62,6 +66,8 @@ pub use events::{
     anonymous_ftp_event, event, numbered_events, one_event_per_protocol, sample_event, tricky_event,
 };
 pub use misbehaving::{MisbehavingServer, Misbehaviour};
+
+pub use nats::{NatsCluster, NatsServer, NatsTls, nats_server_bin};
 pub use pki::{Ca, Identity, Pki, SERVER_NAMES};
 pub use scripts::{
     ScriptRecord, read_records, record_script_body, sh_quote, wait_for_records, write_file_safely,

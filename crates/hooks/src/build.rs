@@ -15,7 +15,7 @@ pub enum BuildErrorKind {
     /// that cannot be read, an out-of-range timeout, ...). [`BuildError::key`] names the key.
     Config,
     /// The target needs a backend this build of `hooks` leaves out: a program without the `exec`
-    /// feature, a URL without the `http` feature.
+    /// feature, a URL without the `http` feature, NATS servers without the `nats` feature.
     BackendDisabled,
 }
 
@@ -49,7 +49,10 @@ impl BuildError {
         self.inner.source.as_ref()
     }
 
-    #[cfg_attr(all(feature = "exec", feature = "http"), allow(dead_code))]
+    #[cfg_attr(
+        all(feature = "exec", feature = "http", feature = "nats"),
+        allow(dead_code)
+    )]
     fn backend_disabled(key: &str, target: &HookTarget, backend: &str, feature: &str) -> Self {
         BuildError::new(
             BuildErrorKind::BackendDisabled,
@@ -117,8 +120,9 @@ impl StdError for BuildError {
 
 /// Builds the hook `common.post_disconnect_hook` names: `Ok(None)` when it is empty (disabled),
 /// an `ExecHook` for an absolute program path (feature `exec`), an `HttpHook` for an
-/// `http(s)://` URL (feature `http`), with the `command` or `http` section and the `hooks`
-/// section.
+/// `http(s)://` URL (feature `http`), a `NatsHook` for `nats://`/`tls://` servers (feature
+/// `nats`; it connects at the first event), with the `command`, `http` or `nats` section and
+/// the `hooks` section.
 ///
 /// First it runs [`validate_config`], the whole of a server's start-up validation, whatever the
 /// target (a bad `http` section fails even with a program hook or none, as SFTPGo fails to
@@ -351,6 +355,18 @@ fn build_with_key(
             {
                 let _ = url;
                 Err(BuildError::backend_disabled(key, target, "HTTP", "http"))
+            }
+        }
+        HookTarget::Nats(servers) => {
+            #[cfg(feature = "nats")]
+            {
+                let hook = hook_nats::NatsHook::from_config(servers, &config.nats, &config.hooks)?;
+                Ok(Some(Arc::new(hook)))
+            }
+            #[cfg(not(feature = "nats"))]
+            {
+                let _ = servers;
+                Err(BuildError::backend_disabled(key, target, "NATS", "nats"))
             }
         }
         // HookTarget is non_exhaustive; a new kind of target needs a new backend here.

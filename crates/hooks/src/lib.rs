@@ -35,10 +35,12 @@
 //! # }
 //! ```
 //!
-//! Feature flags (all default):
+//! Feature flags (default: `exec`, `http`, `load`):
 //!
 //! * `exec`: program hooks (`common.post_disconnect_hook` = an absolute path), with `hook-exec`.
 //! * `http`: HTTP(S) hooks (`common.post_disconnect_hook` = a URL), with `hook-http`.
+//! * `nats` (not default): NATS JetStream hooks (`common.post_disconnect_hook` = `nats://` or
+//!   `tls://` URLs), with `hook-nats`.
 //! * `load`: the configuration loader (`sftpgo.{json,yaml,yml,toml}` and `SFTPGO_` variables).
 //! * `spool`: durable delivery through an embedded event log (`hook-spool`), used when
 //!   `hooks.spool.dir` is set: events survive crashes, `kill -9` and endpoint outages and are
@@ -78,7 +80,8 @@ pub use hook_core::{
 pub use hook_config::{
     CommandEntry, CommandSection, CommonSection, ConfigError, ConfigErrorKind, HOOK_KEY,
     HookConfig, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader,
-    MAX_DISPATCHER_LIMIT, SpoolSection, TlsKeyPair, redact_query, redact_url,
+    MAX_DISPATCHER_LIMIT, NatsSection, NatsServers, SpoolSection, TlsKeyPair, redact_query,
+    redact_url,
 };
 
 /// The durable event log (`hook-spool`), for tools that inspect a spool directly (`hookctl
@@ -94,6 +97,9 @@ pub use hook_exec::ExecHook;
 
 #[cfg(feature = "http")]
 pub use hook_http::HttpHook;
+
+#[cfg(feature = "nats")]
+pub use hook_nats::NatsHook;
 
 /// The README's wiring example, compiled as a doctest so it cannot go stale.
 #[cfg(all(doctest, feature = "load"))]

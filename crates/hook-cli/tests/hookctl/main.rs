@@ -8,4 +8,7 @@ mod fire;
 mod hardening;
 
 mod spool;
+
+mod fleet;
+mod nats;
 mod support;

@@ -30,6 +30,9 @@ pub(super) fn decode(root: &Table) -> Result<HookConfig, ConfigError> {
     if let Some(hooks) = section(root, "hooks")? {
         decode_hooks(&Fields::new(hooks, "hooks"), &mut config)?;
     }
+    if let Some(nats) = section(root, "nats")? {
+        decode_nats(&Fields::new(nats, "nats"), &mut config)?;
+    }
     Ok(config)
 }
 
@@ -203,6 +206,59 @@ fn decode_hooks(t: &Fields<'_>, config: &mut HookConfig) -> Result<(), ConfigErr
     Ok(())
 }
 
+/// Every key of our `nats` section.
+pub(super) const NATS_KEYS: [&str; 13] = [
+    "subject_prefix",
+    "stream",
+    "create_stream",
+    "replicas",
+    "duplicate_window",
+    "ack_timeout",
+    "credentials_file",
+    "token",
+    "ca_certificates",
+    "certificates",
+    "skip_tls_verify",
+    "consumer",
+    "ack_wait",
+];
+
+/// Our `nats` section: an unknown key is an error, as in `hooks`. `nats.token` is a secret: a
+/// value of the wrong type is named, not shown.
+fn decode_nats(t: &Fields<'_>, config: &mut HookConfig) -> Result<(), ConfigError> {
+    for name in t.table.keys() {
+        if !NATS_KEYS.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+            return Err(ConfigError::invalid(
+                format!("nats.{name}"),
+                format!("unknown key; expected one of {}", NATS_KEYS.join(", ")),
+            ));
+        }
+    }
+    let nats = &mut config.nats;
+    t.set("subject_prefix", string, &mut nats.subject_prefix)?;
+    t.set("stream", string, &mut nats.stream)?;
+    t.set("create_stream", boolean, &mut nats.create_stream)?;
+    t.set("replicas", uint, &mut nats.replicas)?;
+    t.set("duplicate_window", float, &mut nats.duplicate_window)?;
+    t.set("ack_timeout", float, &mut nats.ack_timeout)?;
+    t.set("credentials_file", string, &mut nats.credentials_file)?;
+    t.set("token", string, &mut nats.token)?;
+    t.set("ca_certificates", string_list, &mut nats.ca_certificates)?;
+    t.set_entries(
+        "certificates",
+        |e| {
+            let mut pair = TlsKeyPair::default();
+            e.set("cert", string, &mut pair.cert)?;
+            e.set("key", string, &mut pair.key)?;
+            Ok(pair)
+        },
+        &mut nats.certificates,
+    )?;
+    t.set("skip_tls_verify", boolean, &mut nats.skip_tls_verify)?;
+    t.set("consumer", string, &mut nats.consumer)?;
+    t.set("ack_wait", float, &mut nats.ack_wait)
+}
+
 /// A top-level section: absent or `null` is `None`; anything but a table is an error.
 fn section<'v>(root: &'v Table, name: &str) -> Result<Option<&'v Table>, ConfigError> {
     match lookup(root, "", name)? {
@@ -262,7 +318,7 @@ fn describe(v: &Value) -> String {
 /// line written as text (`"Authorization: Bearer ..."`), value included (D11).
 fn type_error(key: &str, expected: &str, v: &Value) -> ConfigError {
     let found = match &v.kind {
-        ValueKind::String(_) if key.starts_with("http.headers") => {
+        ValueKind::String(_) if key.starts_with("http.headers") || key == "nats.token" => {
             "a string (not shown: it may hold a header value)".to_owned()
         }
         _ => describe(v),
