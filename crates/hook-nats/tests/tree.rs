@@ -4,12 +4,12 @@
 use std::path::Path;
 use std::process::Command;
 
-/// `cargo tree --offline --prefix none` with `args`, run with the cargo that runs this test.
+/// `cargo tree --locked --prefix none` (it may download the manifests of opt-in features) with `args`, run with the cargo that runs this test.
 fn cargo_tree(args: &[&str]) -> String {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["tree", "--offline", "--prefix", "none", "--manifest-path"])
+        .args(["tree", "--locked", "--prefix", "none", "--manifest-path"])
         .arg(manifest)
         .args(args)
         .output()
