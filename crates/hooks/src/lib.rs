@@ -40,6 +40,8 @@
 //! * `exec`: program hooks (`common.post_disconnect_hook` = an absolute path), with `hook-exec`.
 //! * `http`: HTTP(S) hooks (`common.post_disconnect_hook` = a URL), with `hook-http`.
 //! * `load`: the configuration loader (`sftpgo.{json,yaml,yml,toml}` and `SFTPGO_` variables).
+//! * `metrics`: counters, gauges and histograms through the `metrics` facade ([`metrics`]
+//!   module; nothing is recorded until the application installs a recorder).
 //!
 //! Without `exec` or `http`, [`build_hook`] refuses a target of that kind with an error naming
 //! `common.post_disconnect_hook`; the [`Dispatcher`] works with any [`Hook`] either way.
@@ -51,6 +53,7 @@
 mod build;
 mod dispatcher;
 mod fire;
+pub mod metrics;
 mod options;
 mod stats;
 
