@@ -45,14 +45,19 @@
 //! password. Commands: only a built-in `echo` (no shell is ever run), which fires an `SSH`
 //! event. Crypto: russh's `ring` backend (no aws-lc, no OpenSSL).
 //!
+//! Metrics: [`install_metrics_exporter`] (the binary's `--metrics-address ADDR:PORT`) serves the
+//! hooks' metrics (docs/metrics.md) at `/metrics` with `metrics-exporter-prometheus`.
+//!
 //! Feature flags: none. MSRV: the workspace's `rust-version` (1.88).
 
 #![forbid(unsafe_code)]
 
 mod channel_hook;
+mod metrics;
 mod server;
 mod sftp;
 mod ssh;
 
 pub use channel_hook::ChannelHook;
+pub use metrics::install_metrics_exporter;
 pub use server::{Error, Settings, SftpServer, load_authorized_keys, load_host_key};
