@@ -11,7 +11,7 @@
 //!
 //! Names follow Prometheus' conventions (base units, `_total` for counters, `_seconds` for
 //! durations); the table with every metric, its type, labels and meaning is
-//! [docs/metrics.md](https://example.invalid/sftpgo-hooks/docs/metrics.md) and [`names`].
+//! `docs/metrics.md` in the repository and [`names`].
 //!
 //! **Labels never hold a username, a client IP or a URL** (cardinality and privacy): only
 //! values from small closed sets: the protocol, the backend (`exec`, `http`, or a custom
