@@ -2,7 +2,8 @@
 //! connection's task pays at disconnect), and fire-to-outcome of a batch (queue, slot, hook task,
 //! outcome callback, counters).
 //!
-//! `cargo bench -p hooks --bench dispatch`
+//! `cargo bench -p hooks --bench dispatch` (`Dispatcher::fire` is measured twice: without a
+//! recorder and with metrics-exporter-prometheus' recorder installed)
 
 #![allow(missing_docs)]
 
@@ -52,16 +53,11 @@ fn counting(max_in_flight: usize) -> (Dispatcher, Arc<AtomicU64>, Arc<Notify>) {
     (Dispatcher::new(Arc::new(Noop), options), done, notify)
 }
 
-fn dispatch(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-
-    // `fire` alone: only the calls are timed, in chunks the queue holds; the runtime runs the
-    // queued events between chunks, outside the timed part.
+/// `fire` alone: only the calls are timed, in chunks the queue holds; the runtime runs the
+/// queued events between chunks, outside the timed part.
+fn bench_fire(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str) {
     let (dispatcher, done, notify) = rt.block_on(async { counting(150) });
-    c.bench_function("Dispatcher::fire (returns at once)", |b| {
+    c.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut timed = Duration::ZERO;
             let mut left = iters;
@@ -84,6 +80,31 @@ fn dispatch(c: &mut Criterion) {
             timed
         });
     });
+}
+
+fn dispatch(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    bench_fire(c, &rt, "Dispatcher::fire (returns at once)");
+    // The same with metrics-exporter-prometheus' recorder installed (for this thread, around the
+    // current-thread runtime every task runs on): what the `metrics` feature costs when used.
+    #[cfg(feature = "metrics")]
+    {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        metrics::with_local_recorder(&recorder, || {
+            bench_fire(c, &rt, "Dispatcher::fire, Prometheus recorder installed");
+        });
+        assert!(
+            recorder
+                .handle()
+                .render()
+                .contains("hooks_events_fired_total"),
+            "the recorder saw the fires"
+        );
+    }
 
     // Fire a batch and wait for every outcome: the whole per-event path minus the hook's work.
     for (batch, in_flight) in [(1u64, 150usize), (1000, 150)] {
