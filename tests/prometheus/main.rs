@@ -503,3 +503,39 @@ fn the_documented_alerting_rules_pass_promtool_check_and_unit_tests() {
     assert!(ok, "promtool test rules:\n{out}");
     assert!(out.contains("SUCCESS"), "{out}");
 }
+
+/// `cargo tree ARGS` (normal dependencies, no prefix), run offline with the cargo running this test.
+fn cargo_tree(args: &[&str]) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["tree", "--offline", "-e", "normal", "--prefix", "none"])
+        .arg("--manifest-path")
+        .arg(repo_root().join("Cargo.toml"))
+        .args(args)
+        .output()
+        .expect("cargo tree");
+    assert!(
+        output.status.success(),
+        "cargo tree {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn the_exporter_stays_out_of_the_libraries_and_brings_no_aws_lc() {
+    let has = |tree: &str, krate: &str| tree.lines().any(|l| l.starts_with(&format!("{krate} ")));
+    // The library records through the facade only; the exporter is the application's choice.
+    let hooks = cargo_tree(&["-p", "hooks", "--all-features"]);
+    assert!(has(&hooks, "metrics"), "{hooks}");
+    for krate in ["metrics-exporter-prometheus", "metrics-util"] {
+        assert!(!has(&hooks, krate), "hooks depends on {krate}:\n{hooks}");
+    }
+    // The example has the exporter, with its HTTP listener and without the push gateway's TLS.
+    let example = cargo_tree(&["-p", "sftp-server-example"]);
+    assert!(has(&example, "metrics-exporter-prometheus"), "{example}");
+    let workspace = cargo_tree(&["--workspace", "--all-features"]);
+    for krate in ["aws-lc-rs", "aws-lc-sys", "openssl-sys", "native-tls"] {
+        assert!(!has(&workspace, krate), "the workspace depends on {krate}");
+    }
+}
