@@ -42,6 +42,8 @@
 //!   [`ServerTls`] configurations built from them. [`client_config`] for rustls clients.
 //! * [`write_script`], [`write_file_safely`], [`record_script_body`], [`read_records`]: scripts
 //!   for exec tests.
+//! * [`Prometheus`]: Debian's real `prometheus` on a free loopback port, 1 s scrapes, queried
+//!   through its HTTP API, stopped by PID; [`http_get`] to scrape an exporter.
 //! * [`sample_event`] and friends: [`hook_core::DisconnectEvent`] values.
 //!
 //! Feature flags: none. MSRV: the workspace's `rust-version` (1.88). Unix only.
@@ -50,6 +52,7 @@
 
 mod events;
 mod pki;
+mod prometheus;
 mod scripts;
 mod server;
 mod tls;
@@ -58,6 +61,7 @@ pub use events::{
     anonymous_ftp_event, event, numbered_events, one_event_per_protocol, sample_event, tricky_event,
 };
 pub use pki::{Ca, Identity, Pki, SERVER_NAMES};
+pub use prometheus::{PROMETHEUS_WAIT, Prometheus, http_get};
 pub use scripts::{
     ScriptRecord, read_records, record_script_body, sh_quote, wait_for_records, write_file_safely,
     write_script,
