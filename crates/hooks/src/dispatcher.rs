@@ -16,7 +16,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
-use crate::metrics;
+use crate::metrics::{Metrics, Timer};
 use crate::options::OutcomeCallback;
 use crate::stats::Counters;
 use crate::{DispatcherOptions, DispatcherStats, FireError, FireErrorKind, Fired, ShutdownReport};
@@ -94,6 +94,7 @@ struct Shared {
     hook: Arc<dyn Hook>,
     on_outcome: Option<OutcomeCallback>,
     counters: Counters,
+    metrics: Metrics,
 }
 
 /// The shutdown hand-shake with the dispatcher task.
@@ -118,11 +119,11 @@ impl Dispatcher {
         let max_in_flight = options.max_in_flight();
         let (tx, rx) = mpsc::channel(queue_capacity);
         let (deadline_tx, deadline_rx) = oneshot::channel();
-        metrics::opened(queue_capacity, max_in_flight);
         let shared = Arc::new(Shared {
             hook,
             on_outcome: options.take_on_outcome(),
             counters: Counters::default(),
+            metrics: Metrics::new(queue_capacity, max_in_flight),
         });
         let queue = Queue {
             rx,
@@ -163,9 +164,9 @@ impl Dispatcher {
     pub fn fire(&self, event: DisconnectEvent) -> Result<Fired, FireError> {
         let inner = &*self.inner;
         let counters = &inner.shared.counters;
-        metrics::fired(event.protocol());
+        inner.shared.metrics.fired(event.protocol());
         if !inner.protocols.contains(&event.protocol()) {
-            metrics::filtered(event.protocol());
+            inner.shared.metrics.filtered(event.protocol());
             counters.filtered.fetch_add(1, Release);
             return Ok(Fired::Filtered);
         }
@@ -175,7 +176,7 @@ impl Dispatcher {
         // Counted before the send so the dispatcher task, which decrements it, never sees it
         // go below zero.
         counters.queued.fetch_add(1, AcqRel);
-        metrics::queue_depth(1);
+        inner.shared.metrics.queue_depth(1);
         match inner.tx.try_send(event) {
             Ok(()) => {
                 counters.accepted.fetch_add(1, Release);
@@ -183,7 +184,7 @@ impl Dispatcher {
             }
             Err(err) => {
                 counters.queued.fetch_sub(1, AcqRel);
-                metrics::queue_depth(-1);
+                inner.shared.metrics.queue_depth(-1);
                 let (kind, event) = match err {
                     mpsc::error::TrySendError::Full(event) => (FireErrorKind::QueueFull, event),
                     mpsc::error::TrySendError::Closed(event) => {
@@ -198,7 +199,7 @@ impl Dispatcher {
     fn refuse(&self, kind: FireErrorKind, event: DisconnectEvent) -> FireError {
         let inner = &*self.inner;
         let counters = &inner.shared.counters;
-        metrics::refused(kind);
+        inner.shared.metrics.refused(kind);
         match kind {
             FireErrorKind::QueueFull => counters.refused_queue_full.fetch_add(1, Release),
             FireErrorKind::ShuttingDown => counters.refused_shutting_down.fetch_add(1, Release),
@@ -309,7 +310,6 @@ impl Drop for Inner {
         // and its queue, which reports every queued event as abandoned. No runtime context is
         // needed to request the abort.
         self.control.get_mut().task.abort();
-        metrics::closed(self.queue_capacity, self.max_in_flight);
     }
 }
 
@@ -338,8 +338,8 @@ impl Queue {
             let counters = &self.shared.counters;
             counters.abandoned_queued.fetch_add(1, Release);
             counters.queued.fetch_sub(1, AcqRel);
-            metrics::abandoned(false);
-            metrics::queue_depth(-1);
+            self.shared.metrics.abandoned(false);
+            self.shared.metrics.queue_depth(-1);
         }
     }
 }
@@ -422,8 +422,8 @@ async fn dispatch(
         let counters = &shared.counters;
         counters.in_flight.fetch_add(1, AcqRel);
         counters.queued.fetch_sub(1, AcqRel);
-        metrics::in_flight(1);
-        metrics::queue_depth(-1);
+        shared.metrics.in_flight(1);
+        shared.metrics.queue_depth(-1);
         // The guard exists before the task is spawned: a task aborted before its first poll
         // (at the deadline, or when the dispatcher is dropped) drops it unpolled, and the guard
         // still reports and counts the event as cancelled.
@@ -465,7 +465,7 @@ async fn run_hook(mut guard: Running) {
         username = event.username(),
         duration_ms = u64::try_from(event.duration_ms()).unwrap_or(u64::MAX),
     );
-    let timer = metrics::Timer::start();
+    let timer = Timer::start();
     let outcome = guard
         .shared
         .hook
@@ -473,7 +473,7 @@ async fn run_hook(mut guard: Running) {
         .instrument(span)
         .await;
     guard.reported = true;
-    metrics::finished(timer, &outcome);
+    guard.shared.metrics.finished(timer, &outcome);
     guard.shared.report(&guard.event, &outcome);
     let counter = if outcome.is_ok() {
         &guard.shared.counters.delivered
@@ -502,10 +502,10 @@ impl Drop for Running {
             );
             self.shared.report(&self.event, &Err(cancelled));
             self.shared.counters.abandoned_running.fetch_add(1, Release);
-            metrics::abandoned(true);
+            self.shared.metrics.abandoned(true);
         }
         self.shared.counters.in_flight.fetch_sub(1, AcqRel);
-        metrics::in_flight(-1);
+        self.shared.metrics.in_flight(-1);
     }
 }
 

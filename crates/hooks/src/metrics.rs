@@ -3,11 +3,11 @@
 //!
 //! **Nothing is recorded until the application installs a recorder** (for example
 //! `metrics-exporter-prometheus`, which serves `/metrics`): without one every call below is a
-//! no-op of a few nanoseconds. The library never picks an exporter. Install the recorder before
-//! creating the [`Dispatcher`](crate::Dispatcher): [`Dispatcher::new`](crate::Dispatcher::new)
-//! calls [`describe`] (the `# HELP` lines) and sets the capacity gauges then; the queue and
-//! in-flight gauges are moved up and down by the events, so a recorder installed later would
-//! show them off by the events already queued.
+//! no-op of a few nanoseconds. The library never picks an exporter. **Install the recorder
+//! before creating the [`Dispatcher`](crate::Dispatcher)**: [`Dispatcher::new`](crate::Dispatcher::new)
+//! calls [`describe`] (the `# HELP` lines) and registers the dispatcher's handles with the
+//! recorder installed then, so that `fire` only adds to an atomic counter (no key is built or
+//! looked up per event); a dispatcher created before the recorder records nothing.
 //!
 //! Names follow Prometheus' conventions (base units, `_total` for counters, `_seconds` for
 //! durations); the table with every metric, its type, labels and meaning is
@@ -28,10 +28,14 @@
 //! ```
 
 #[cfg(feature = "metrics")]
+use std::sync::OnceLock;
+#[cfg(feature = "metrics")]
 use std::time::Instant;
 
 #[cfg(feature = "metrics")]
-use hook_core::{Backend, HookError, Protocol};
+use ::metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
+#[cfg(feature = "metrics")]
+use hook_core::{Backend, ErrorKind, HookError, Protocol};
 
 #[cfg(feature = "metrics")]
 use crate::FireErrorKind;
@@ -196,125 +200,276 @@ pub fn describe() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The recording calls the dispatcher makes (one line each there).
+// The recording the dispatcher does (one line each there), through handles registered once per
+// dispatcher: the hot path (`fire`) is an atomic add on the recorder's counter, with no key to
+// build, hash or look up per event. Without a recorder the handles are no-ops.
 // ---------------------------------------------------------------------------------------------
 
-/// A dispatcher was created: describe the metrics, add its capacity and limit to the gauges and
-/// make the refusal and abandonment series exist (at 0) so alert rules see them from the start.
-#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-pub(crate) fn opened(queue_capacity: usize, max_in_flight: usize) {
+/// One dispatcher's metric handles (a zero-sized nothing without the `metrics` feature).
+#[derive(Debug)]
+pub(crate) struct Metrics {
     #[cfg(feature = "metrics")]
-    {
-        use ::metrics::{counter, gauge};
-        describe();
-        gauge!("hooks_queue_capacity").increment(queue_capacity as f64);
-        gauge!("hooks_in_flight_limit").increment(max_in_flight as f64);
-        gauge!("hooks_queue_depth").increment(0.0);
-        gauge!("hooks_in_flight").increment(0.0);
-        counter!("hooks_events_refused_total", "reason" => "queue_full").increment(0);
-        counter!("hooks_events_refused_total", "reason" => "shutting_down").increment(0);
-        counter!("hooks_events_abandoned_total", "stage" => "queued").increment(0);
-        counter!("hooks_events_abandoned_total", "stage" => "running").increment(0);
+    handles: Box<Handles>,
+}
+
+#[cfg(feature = "metrics")]
+#[derive(Debug)]
+struct Handles {
+    queue_capacity: usize,
+    max_in_flight: usize,
+    /// By [`protocol_index`], registered on first use (a series per protocol seen).
+    fired: [OnceLock<Counter>; PROTOCOLS],
+    filtered: [OnceLock<Counter>; PROTOCOLS],
+    /// `queue_full`, `shutting_down`.
+    refused: [Counter; 2],
+    /// `queued`, `running`.
+    abandoned: [Counter; 2],
+    queue_depth: Gauge,
+    in_flight: Gauge,
+    /// The handles of the first backend that reports an outcome (a dispatcher runs one hook).
+    outcomes: OnceLock<OutcomeHandles>,
+}
+
+#[cfg(feature = "metrics")]
+#[derive(Debug)]
+struct OutcomeHandles {
+    backend: &'static str,
+    delivered: Counter,
+    /// By outcome: delivered, failed.
+    duration: [Histogram; 2],
+    attempts: [Histogram; 2],
+    /// By [`kind_index`], registered on first use.
+    failed: [OnceLock<Counter>; KINDS],
+}
+
+#[cfg(feature = "metrics")]
+const PROTOCOLS: usize = 8;
+#[cfg(feature = "metrics")]
+const KINDS: usize = 12;
+
+#[cfg(feature = "metrics")]
+fn protocol_index(protocol: Protocol) -> usize {
+    match protocol {
+        Protocol::Sftp => 0,
+        Protocol::Scp => 1,
+        Protocol::Ssh => 2,
+        Protocol::Ftp => 3,
+        Protocol::Dav => 4,
+        Protocol::Http => 5,
+        Protocol::Oidc => 6,
+        _ => 7,
     }
 }
 
-/// The last handle of a dispatcher was dropped: take its capacity and limit off the gauges.
-#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-pub(crate) fn closed(queue_capacity: usize, max_in_flight: usize) {
-    #[cfg(feature = "metrics")]
-    {
-        ::metrics::gauge!("hooks_queue_capacity").decrement(queue_capacity as f64);
-        ::metrics::gauge!("hooks_in_flight_limit").decrement(max_in_flight as f64);
-    }
-}
-
-/// `fire` was called with an event of this protocol.
-#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+/// The counter `name{protocol}` of `handles`, registered on first use.
+#[cfg(feature = "metrics")]
 #[inline]
-pub(crate) fn fired(protocol: hook_core::Protocol) {
-    #[cfg(feature = "metrics")]
-    {
-        use ::metrics::counter;
-        // Literal labels: static keys, no allocation on the hot path.
-        match protocol {
-            Protocol::Sftp => counter!("hooks_events_fired_total", "protocol" => "SFTP"),
-            Protocol::Scp => counter!("hooks_events_fired_total", "protocol" => "SCP"),
-            Protocol::Ssh => counter!("hooks_events_fired_total", "protocol" => "SSH"),
-            Protocol::Ftp => counter!("hooks_events_fired_total", "protocol" => "FTP"),
-            Protocol::Dav => counter!("hooks_events_fired_total", "protocol" => "DAV"),
-            Protocol::Http => counter!("hooks_events_fired_total", "protocol" => "HTTP"),
-            Protocol::Oidc => counter!("hooks_events_fired_total", "protocol" => "OIDC"),
-            _ => counter!("hooks_events_fired_total", "protocol" => "other"),
-        }
-        .increment(1);
-    }
+fn by_protocol<'a>(
+    handles: &'a [OnceLock<Counter>; PROTOCOLS],
+    name: &'static str,
+    protocol: Protocol,
+) -> &'a Counter {
+    let i = protocol_index(protocol);
+    handles[i].get_or_init(|| counter!(name, "protocol" => PROTOCOL_LABELS[i]))
 }
 
-/// The protocol filter skipped an event.
-#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-#[inline]
-pub(crate) fn filtered(protocol: hook_core::Protocol) {
-    #[cfg(feature = "metrics")]
-    {
-        use ::metrics::counter;
-        match protocol {
-            Protocol::Sftp => counter!("hooks_events_filtered_total", "protocol" => "SFTP"),
-            Protocol::Scp => counter!("hooks_events_filtered_total", "protocol" => "SCP"),
-            Protocol::Ssh => counter!("hooks_events_filtered_total", "protocol" => "SSH"),
-            Protocol::Ftp => counter!("hooks_events_filtered_total", "protocol" => "FTP"),
-            Protocol::Dav => counter!("hooks_events_filtered_total", "protocol" => "DAV"),
-            Protocol::Http => counter!("hooks_events_filtered_total", "protocol" => "HTTP"),
-            Protocol::Oidc => counter!("hooks_events_filtered_total", "protocol" => "OIDC"),
-            _ => counter!("hooks_events_filtered_total", "protocol" => "other"),
-        }
-        .increment(1);
-    }
+/// The `protocol` label of each [`protocol_index`].
+#[cfg(feature = "metrics")]
+const PROTOCOL_LABELS: [&str; PROTOCOLS] =
+    ["SFTP", "SCP", "SSH", "FTP", "DAV", "HTTP", "OIDC", "other"];
+
+#[cfg(feature = "metrics")]
+fn kind_index(kind: ErrorKind) -> Option<usize> {
+    Some(match kind {
+        ErrorKind::Timeout => 0,
+        ErrorKind::DeadlineExceeded => 1,
+        ErrorKind::Spawn => 2,
+        ErrorKind::ExitStatus => 3,
+        ErrorKind::Signal => 4,
+        ErrorKind::HttpStatus => 5,
+        ErrorKind::Transport => 6,
+        ErrorKind::Tls => 7,
+        ErrorKind::Redirect => 8,
+        ErrorKind::InvalidEvent => 9,
+        ErrorKind::Cancelled => 10,
+        ErrorKind::Other => 11,
+        _ => return None,
+    })
 }
 
-/// `fire` refused an event.
-#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-#[inline]
-pub(crate) fn refused(kind: crate::FireErrorKind) {
-    #[cfg(feature = "metrics")]
-    {
-        use ::metrics::counter;
-        match kind {
-            FireErrorKind::QueueFull => {
-                counter!("hooks_events_refused_total", "reason" => "queue_full")
+impl Metrics {
+    /// A dispatcher starts: describe the metrics, register its handles with the installed
+    /// recorder, add its capacity and limit to the gauges, and make the refusal and abandonment
+    /// series exist (at 0) so that alert rules see them from the start.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn new(queue_capacity: usize, max_in_flight: usize) -> Metrics {
+        #[cfg(feature = "metrics")]
+        {
+            describe();
+            let handles = Handles {
+                queue_capacity,
+                max_in_flight,
+                fired: std::array::from_fn(|_| OnceLock::new()),
+                filtered: std::array::from_fn(|_| OnceLock::new()),
+                refused: ["queue_full", "shutting_down"]
+                    .map(|reason| counter!(names::EVENTS_REFUSED, "reason" => reason)),
+                abandoned: ["queued", "running"]
+                    .map(|stage| counter!(names::EVENTS_ABANDONED, "stage" => stage)),
+                queue_depth: gauge!(names::QUEUE_DEPTH),
+                in_flight: gauge!(names::IN_FLIGHT),
+                outcomes: OnceLock::new(),
+            };
+            gauge!(names::QUEUE_CAPACITY).increment(queue_capacity as f64);
+            gauge!(names::IN_FLIGHT_LIMIT).increment(max_in_flight as f64);
+            handles.queue_depth.increment(0.0);
+            handles.in_flight.increment(0.0);
+            for c in handles.refused.iter().chain(&handles.abandoned) {
+                c.increment(0);
             }
-            FireErrorKind::ShuttingDown => {
-                counter!("hooks_events_refused_total", "reason" => "shutting_down")
+            Metrics {
+                handles: Box::new(handles),
             }
         }
+        #[cfg(not(feature = "metrics"))]
+        Metrics {}
+    }
+
+    /// `fire` was called with an event of this protocol.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    #[inline]
+    pub(crate) fn fired(&self, protocol: hook_core::Protocol) {
+        #[cfg(feature = "metrics")]
+        by_protocol(&self.handles.fired, names::EVENTS_FIRED, protocol).increment(1);
+    }
+
+    /// The protocol filter skipped an event.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    #[inline]
+    pub(crate) fn filtered(&self, protocol: hook_core::Protocol) {
+        #[cfg(feature = "metrics")]
+        by_protocol(&self.handles.filtered, names::EVENTS_FILTERED, protocol).increment(1);
+    }
+
+    /// `fire` refused an event.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    #[inline]
+    pub(crate) fn refused(&self, kind: crate::FireErrorKind) {
+        #[cfg(feature = "metrics")]
+        self.handles.refused[match kind {
+            FireErrorKind::QueueFull => 0,
+            FireErrorKind::ShuttingDown => 1,
+        }]
         .increment(1);
+    }
+
+    /// Events entered (`n` > 0) or left (`n` < 0) the queue.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    #[inline]
+    pub(crate) fn queue_depth(&self, n: i32) {
+        #[cfg(feature = "metrics")]
+        self.handles.queue_depth.increment(f64::from(n));
+    }
+
+    /// Hooks started (`n` > 0) or ended (`n` < 0).
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    #[inline]
+    pub(crate) fn in_flight(&self, n: i32) {
+        #[cfg(feature = "metrics")]
+        self.handles.in_flight.increment(f64::from(n));
+    }
+
+    /// An accepted event was abandoned: never started (`running == false`) or cancelled while
+    /// its hook ran.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn abandoned(&self, running: bool) {
+        #[cfg(feature = "metrics")]
+        self.handles.abandoned[usize::from(running)].increment(1);
+    }
+
+    /// A hook call ended with `outcome`: the delivered or failed counter, the duration and the
+    /// attempts.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn finished(
+        &self,
+        timer: Timer,
+        outcome: &Result<hook_core::Delivery, hook_core::HookError>,
+    ) {
+        #[cfg(feature = "metrics")]
+        {
+            let seconds = timer.started.elapsed().as_secs_f64();
+            let (backend, attempts) = match outcome {
+                Ok(delivery) => (backend_label(Some(delivery.backend())), delivery.attempts()),
+                Err(err) => (backend_label(err.backend()), err.attempts()),
+            };
+            let handles = self
+                .handles
+                .outcomes
+                .get_or_init(|| OutcomeHandles::new(backend));
+            if handles.backend == backend {
+                handles.record(seconds, attempts, outcome);
+            } else {
+                // Another backend than the first one seen (a hook that delegates): uncached.
+                OutcomeHandles::new(backend).record(seconds, attempts, outcome);
+            }
+        }
     }
 }
 
-/// Events entered (`n` > 0) or left (`n` < 0) the queue.
-#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-#[inline]
-pub(crate) fn queue_depth(n: i32) {
-    #[cfg(feature = "metrics")]
-    ::metrics::gauge!("hooks_queue_depth").increment(f64::from(n));
+#[cfg(feature = "metrics")]
+impl OutcomeHandles {
+    fn new(backend: &'static str) -> OutcomeHandles {
+        let by_outcome = |name: &'static str| {
+            ["delivered", "failed"]
+                .map(|outcome| histogram!(name, "backend" => backend, "outcome" => outcome))
+        };
+        OutcomeHandles {
+            backend,
+            delivered: counter!(names::EVENTS_DELIVERED, "backend" => backend),
+            duration: by_outcome(names::DELIVERY_DURATION),
+            attempts: by_outcome(names::DELIVERY_ATTEMPTS),
+            failed: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    fn record(
+        &self,
+        seconds: f64,
+        attempts: u32,
+        outcome: &Result<hook_core::Delivery, HookError>,
+    ) {
+        let index = match outcome {
+            Ok(_) => {
+                self.delivered.increment(1);
+                0
+            }
+            Err(err) => {
+                let failed = |kind: ErrorKind| {
+                    counter!(
+                        names::EVENTS_FAILED,
+                        "backend" => self.backend,
+                        "error_kind" => kind.as_str()
+                    )
+                };
+                match kind_index(err.kind()) {
+                    Some(i) => self.failed[i]
+                        .get_or_init(|| failed(err.kind()))
+                        .increment(1),
+                    None => failed(err.kind()).increment(1),
+                }
+                1
+            }
+        };
+        self.duration[index].record(seconds);
+        self.attempts[index].record(f64::from(attempts));
+    }
 }
 
-/// Hooks started (`n` > 0) or ended (`n` < 0).
-#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-#[inline]
-pub(crate) fn in_flight(n: i32) {
-    #[cfg(feature = "metrics")]
-    ::metrics::gauge!("hooks_in_flight").increment(f64::from(n));
-}
-
-/// An accepted event was abandoned: never started (`running == false`) or cancelled while its
-/// hook ran.
-#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-pub(crate) fn abandoned(running: bool) {
-    #[cfg(feature = "metrics")]
-    if running {
-        ::metrics::counter!("hooks_events_abandoned_total", "stage" => "running").increment(1);
-    } else {
-        ::metrics::counter!("hooks_events_abandoned_total", "stage" => "queued").increment(1);
+#[cfg(feature = "metrics")]
+impl Drop for Metrics {
+    /// The dispatcher is gone: take its capacity and limit off the gauges.
+    fn drop(&mut self) {
+        gauge!(names::QUEUE_CAPACITY).decrement(self.handles.queue_capacity as f64);
+        gauge!(names::IN_FLIGHT_LIMIT).decrement(self.handles.max_in_flight as f64);
     }
 }
 
@@ -334,49 +489,6 @@ impl Timer {
             started: Instant::now(),
         }
     }
-}
-
-/// A hook call ended with `outcome`: the delivered or failed counter, the duration and the
-/// attempts.
-#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-pub(crate) fn finished(timer: Timer, outcome: &Result<hook_core::Delivery, hook_core::HookError>) {
-    #[cfg(feature = "metrics")]
-    {
-        use ::metrics::{counter, histogram};
-        let seconds = timer.started.elapsed().as_secs_f64();
-        let (backend, outcome_label, attempts) = match outcome {
-            Ok(delivery) => {
-                let backend = backend_label(Some(delivery.backend()));
-                counter!("hooks_events_delivered_total", "backend" => backend).increment(1);
-                (backend, "delivered", delivery.attempts())
-            }
-            Err(err) => failed_counter(err),
-        };
-        histogram!(
-            "hooks_delivery_duration_seconds",
-            "backend" => backend,
-            "outcome" => outcome_label
-        )
-        .record(seconds);
-        histogram!(
-            "hooks_delivery_attempts",
-            "backend" => backend,
-            "outcome" => outcome_label
-        )
-        .record(f64::from(attempts));
-    }
-}
-
-#[cfg(feature = "metrics")]
-fn failed_counter(err: &HookError) -> (&'static str, &'static str, u32) {
-    let backend = backend_label(err.backend());
-    ::metrics::counter!(
-        "hooks_events_failed_total",
-        "backend" => backend,
-        "error_kind" => err.kind().as_str()
-    )
-    .increment(1);
-    (backend, "failed", err.attempts())
 }
 
 /// The `backend` label: a closed set (`exec`, `http`, a custom backend's static name, or
