@@ -7,7 +7,8 @@
 //! current-thread runtime, so both variants run in the same process on the same code; the
 //! recorder is the exporter's real one (registry look-ups, atomic counters, histogram buckets).
 //!
-//! `cargo bench -p hooks --bench metrics_cost [-- ROUNDS [EVENTS]]` (defaults 7 and 10,000)
+//! `cargo bench -p hooks --bench metrics_cost [-- ROUNDS [EVENTS]]` (defaults 7 and 10,000; also
+//! `METRICS_COST_ROUNDS`, for a run that passes other arguments to criterion benches)
 
 #![allow(missing_docs)]
 
@@ -90,7 +91,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
-    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
+    let rounds: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .or_else(|| std::env::var("METRICS_COST_ROUNDS").ok()?.parse().ok())
+        .unwrap_or(7);
     let events: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
 
     let sink = TestServer::builder()
@@ -151,20 +156,40 @@ fn main() {
         .and_then(|v| v.parse::<u64>().ok());
     assert_eq!(delivered, Some(events * (rounds as u64 + 1)), "{scrape}");
 
+    // Each round's two runs are next to each other in time: their ratio is the least noisy
+    // figure on a shared machine.
+    let ratios =
+        |on: &[f64], off: &[f64]| -> Vec<f64> { on.iter().zip(off).map(|(a, b)| a / b).collect() };
+    let storm_ratios = ratios(&storm_on, &storm_off);
+    let fire_ratios = ratios(&fire_on, &fire_off);
+    let show = |v: &[f64]| {
+        v.iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "per-round ratios, recorder/none: storm {}; fire {}",
+        show(&storm_ratios),
+        show(&fire_ratios)
+    );
+    let (sr, fr) = (median(storm_ratios), median(fire_ratios));
     let (s0, s1, f0, f1) = (
         median(storm_off),
         median(storm_on),
         median(fire_off),
         median(fire_on),
     );
-    println!("| bench ({rounds} rounds, medians) | no recorder | Prometheus recorder | ratio |");
-    println!("|---|---:|---:|---:|");
     println!(
-        "| HTTP storm, {events} events (events/s) | {s0:.0} | {s1:.0} | {:.2} |",
+        "| bench ({rounds} rounds, medians) | no recorder | Prometheus recorder | ratio of medians | median of per-round ratios |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| HTTP storm, {events} events (events/s) | {s0:.0} | {s1:.0} | {:.2} | {sr:.2} |",
         s1 / s0
     );
     println!(
-        "| `Dispatcher::fire` (ns per call) | {f0:.1} | {f1:.1} | {:.2} |",
+        "| `Dispatcher::fire` (ns per call) | {f0:.1} | {f1:.1} | {:.2} | {fr:.2} |",
         f1 / f0
     );
 }
