@@ -5,6 +5,9 @@
 #
 #   * HTTP storm of $HTTP_EVENTS events (default 10,000) against the peer sink; ceiling: `wrk`
 #     with $CEIL_CONNS keep-alive connections (default 64) against the same sink and URL.
+#     With SPOOL=1 (default) also ours with the durable spool on (`ours-spool`: hooks.spool.dir
+#     set, a fresh spool per run; the append of all events is inside the measured time), next to
+#     ours with it off in the same run, and the on/off ratios of rate and peak RSS.
 #   * program storm of $PROG_EVENTS events (default 2,000) of /bin/true and of a small shell
 #     script; ceiling: a tight posix_spawn-and-wait loop in C on $SPAWN_THREADS threads (default
 #     nproc + 1, as many as hookctl's program runtime has workers), compiled here into a
@@ -22,6 +25,8 @@
 #   CONCURRENCY=      if set, passed to `hookctl fire --concurrency` (default: the dispatcher's 150)
 #   EXTRA_CONCURRENCY="64"  extra HTTP lines for ours with these --concurrency values ("" for none)
 #   SETTLE=1          seconds of pause before every measured command
+#   SPOOL=1           also the HTTP storm with the spool on ("0" to skip)
+#   PROGRAMS=1        the program storms ("0": HTTP only)
 #   OUT=target/bench  where results-<timestamp>.{tsv,md} are written
 #   SKIP_BUILD=1      use the existing release hookctl (under $CARGO_TARGET_DIR if set, else target/)
 #   PEER_DIR=../shared/peer   where the Go peer (sink, sftpgo-hookpath, build.sh) is
@@ -39,6 +44,8 @@ SPAWN_THREADS=${SPAWN_THREADS:-$(($(nproc) + 1))}
 CONCURRENCY=${CONCURRENCY:-}
 EXTRA_CONCURRENCY=${EXTRA_CONCURRENCY-64}
 SETTLE=${SETTLE:-1}
+SPOOL=${SPOOL:-1}
+PROGRAMS=${PROGRAMS:-1}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEER=${PEER_DIR:-$ROOT/../shared/peer}
@@ -205,6 +212,9 @@ echo "$SFTPGO_CONNECTION_USERNAME $SFTPGO_CONNECTION_IP $SFTPGO_CONNECTION_PROTO
 EOF
 chmod +x "$TMP/hook.sh"
 mkdir -p "$TMP/config"   # an empty config dir: built-in (SFTPGo) defaults for both
+# The same defaults plus a spool (hooks.spool.dir = spool, relative to this config dir).
+mkdir -p "$TMP/spoolconfig"
+printf '{"hooks": {"spool": {"dir": "spool"}}}\n' >"$TMP/spoolconfig/sftpgo.json"
 
 # ---------------------------------------------------------------- the sink
 "$PEER/bin/sink" -port-file "$TMP/sink.port" -keep 0 >"$TMP/sink.log" 2>&1 &
@@ -261,6 +271,14 @@ ours_http() { # run [concurrency]
     log "  WARNING: the sink counted $((after - before)) requests, not $HTTP_EVENTS"
   fi
 }
+ours_spool_http() { # run: the same storm with the spool on, a fresh spool each time
+  rm -rf "$TMP/spoolconfig/spool"
+  local cmd=("$HOOKCTL" --config-dir "$TMP/spoolconfig" fire --hook "$URL" --events "$HTTP_EVENTS" "${OUR_EVENT[@]}")
+  [ -n "$CONCURRENCY" ] && cmd+=(--concurrency "$CONCURRENCY")
+  local r; r=$(timed "${cmd[@]}")
+  # shellcheck disable=SC2086
+  record "$1" http ours-spool $r "${cmd[*]}"
+}
 peer_http() {
   local cmd=("$PEER/bin/sftpgo-hookpath" -hook "$URL" -events "$HTTP_EVENTS" "${PEER_EVENT[@]}")
   local r; r=$(timed "${cmd[@]}")
@@ -310,12 +328,15 @@ for run in $(seq "$RUNS"); do
   log "run $run/$RUNS"
   if [ $((run % 2)) -eq 1 ]; then
     ours_http "$run" "$OURS_C"; peer_http "$run"
+    if [ "$SPOOL" = 1 ]; then ours_spool_http "$run"; fi
   else
+    if [ "$SPOOL" = 1 ]; then ours_spool_http "$run"; fi
     peer_http "$run"; ours_http "$run" "$OURS_C"
   fi
   for c in $EXTRA_CONCURRENCY; do ours_http "$run" "$c"; done
   ceiling_http "$run"
   for work in true sh; do
+    [ "$PROGRAMS" = 1 ] || break
     prog=/bin/true; [ "$work" = sh ] && prog=$TMP/hook.sh
     if [ $((run % 2)) -eq 1 ]; then
       ours_prog "$run" "$work" "$prog"; peer_prog "$run" "$work" "$prog"
@@ -356,6 +377,8 @@ summarise() {
           rs = (who == "ceiling" && wk == "http") ? "-" : sprintf("%.1f", ms[wk, who])
           printf "| %s | %s | %.0f | %.0f | %.0f | %s | %d | %s | %s |\n", wk, who, lo[wk, who], m[wk, who], hi[wk, who], rs, fail[k], ratio, ofc }
       }
+      if (m["http", "ours-spool"] > 0 && m["http", "ours"] > 0)
+        printf "\nSpool on vs off, HTTP storm (medians): %.0f%% of the rate (%.0f vs %.0f events/s), peak RSS %.1f vs %.1f MB (%.2fx).\n", 100 * m["http", "ours-spool"] / m["http", "ours"], m["http", "ours-spool"], m["http", "ours"], ms["http", "ours-spool"], ms["http", "ours"], ms["http", "ours-spool"] / (ms["http", "ours"] > 0 ? ms["http", "ours"] : 1)
       printf "\nPeak RSS, HTTP storm: ours %.1f MB, SFTPGo %.1f MB: ours is 1/%.1f of SFTPGo.\n", ms["http", "ours"], ms["http", "sftpgo"], (ms["http", "ours"] > 0 ? ms["http", "sftpgo"] / ms["http", "ours"] : 0)
       for (w = 1; w <= nw; w++) { wk = works[w]
         if (m[wk, "c-required"] > 0)
@@ -365,6 +388,10 @@ summarise() {
         for (rn = 1; rn <= runs; rn++) if (byrun[wk, "sftpgo", rn] > 0 && byrun[wk, "ceiling", rn] > 0)
           line = line sprintf(" %.2fx/%.0f%%", byrun[wk, "ours", rn] / byrun[wk, "sftpgo", rn], 100 * byrun[wk, "ours", rn] / byrun[wk, "ceiling", rn])
         printf "* %s:%s\n", wk, line }
+      line = ""
+      for (rn = 1; rn <= runs; rn++) if (byrun["http", "ours-spool", rn] > 0 && byrun["http", "ours", rn] > 0)
+        line = line sprintf(" %.0f%%", 100 * byrun["http", "ours-spool", rn] / byrun["http", "ours", rn])
+      if (line != "") printf "* http spool on/off:%s\n", line
       printf "\nCommands (HTTP_EVENTS=%d, PROG_EVENTS=%d, wrk connections=%d):\n\n", hev, pev, conns
       for (w = 1; w <= nw; w++) { wk = works[w]; for (i = 1; i <= nwho[wk]; i++) { who = whos[wk, i]
         printf "* %s / %s: `%s`\n", wk, who, cmd[wk SUBSEP who] } }

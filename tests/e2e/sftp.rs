@@ -22,6 +22,8 @@ use hook_test_support::{
 use hooks::{HookConfig, ShutdownReport};
 use sftp_server_example::{Settings, SftpServer, load_authorized_keys};
 
+mod scp;
+
 const USER: &str = "alice";
 /// How long the "about 1.5 s" sessions stay open after their transfers.
 const HOLD: Duration = Duration::from_millis(1500);
@@ -529,4 +531,42 @@ fn the_library_crates_do_not_depend_on_russh() {
             .lines()
             .any(|l| l.starts_with("russh "))
     );
+}
+
+#[test]
+fn with_a_spool_an_event_the_endpoint_missed_is_kept_and_delivered_by_the_next_start() {
+    let fx = Fixture::new();
+    let refused = hook_test_support::RefusedPort::new();
+    let down = refused.url("/disconnect");
+    // Deferred events keep their due time across the restart: a short schedule.
+    let spool = r#""shutdown_deadline": 1, "spool": {"dir": "spool", "min_free_bytes": 0,
+        "redeliver_min": 0.2, "redeliver_max": 0.5}"#;
+    let config = fx.load(&down, spool, &[("SFTPGO_HTTP__RETRY_MAX", "0")]);
+    assert_eq!(
+        config.hooks.spool.dir,
+        fx.config_dir.join("spool").display().to_string()
+    );
+    let server = fx.start_server(config);
+    let out = ssh_echo(&fx, &server);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The endpoint is down: the event is deferred (and probed again), then kept at stop.
+    std::thread::sleep(Duration::from_millis(700));
+    let (report, _) = server.stop();
+    assert_eq!(report.kept, 1, "{report:?}");
+    assert_eq!(report.delivered, 0);
+
+    // The next start, with the endpoint up, delivers it.
+    let endpoint = TestServer::builder().start_blocking();
+    let up = endpoint.url("/disconnect");
+    let config = fx.load(&up, spool, &[("SFTPGO_HTTP__RETRY_MAX", "0")]);
+    let server = fx.start_server(config);
+    let requests = endpoint.blocking_wait_for_requests(1, WAIT);
+    assert_eq!(requests[0].query_param("protocol").as_deref(), Some("SSH"));
+    assert_eq!(requests[0].query_param("username").as_deref(), Some(USER));
+    let (report, _) = server.stop();
+    assert_eq!((report.delivered, report.kept), (1, 0), "{report:?}");
 }

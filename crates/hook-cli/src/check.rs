@@ -2,7 +2,7 @@
 
 use std::error::Error;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use hooks::{HookTarget, LoadedConfig};
@@ -15,34 +15,25 @@ pub(crate) fn load(cli: &Cli) -> Result<LoadedConfig, Box<dyn Error>> {
     if let Some(file) = &cli.config_file {
         loader = loader.config_file(file);
     }
-    loader
-        .load()
-        .map_err(|e| format!("invalid configuration: {e}").into())
+    loader.load().map_err(invalid)
 }
 
-/// A program target must exist, be a regular file and be executable.
-pub(crate) fn check_program(key: &str, path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let shown = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| format!("{key}: program {shown:?}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("{key}: program {shown:?} is not a regular file"));
-    }
-    if meta.permissions().mode() & 0o111 == 0 {
-        return Err(format!("{key}: program {shown:?} is not executable"));
-    }
-    Ok(())
+/// A configuration error, as `check` and `fire` both report it (word for word).
+pub(crate) fn invalid(err: impl std::fmt::Display) -> Box<dyn Error> {
+    format!("invalid configuration: {err}").into()
 }
 
 pub(crate) fn run(cli: &Cli) -> Result<ExitCode, Box<dyn Error>> {
     let loaded = load(cli)?;
-    let target = loaded.config.target()?;
-    if let HookTarget::Program(path) = &target {
-        check_program(hooks::HOOK_KEY, path).map_err(|e| format!("invalid configuration: {e}"))?;
-    }
-    // Build the backend too: certificates and keys are read and parsed here.
-    hooks::build_hook(&loaded.config).map_err(|e| format!("invalid configuration: {e}"))?;
-    print!("{}", describe(&loaded, &target));
+    let target = loaded.config.target().map_err(invalid)?;
+    // A server's start-up validation, all of it (hooks::validate_config: the sections, the TLS
+    // files whatever the target, the dispatcher limits, the program), then the backend built as
+    // a server builds it.
+    hooks::DispatcherOptions::from_config(&loaded.config.hooks).map_err(invalid)?;
+    hooks::build_hook(&loaded.config).map_err(invalid)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(describe(&loaded, &target).as_bytes())?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -65,6 +56,7 @@ fn describe(loaded: &LoadedConfig, target: &HookTarget) -> String {
     let kind = match target {
         HookTarget::Http(_) => "http",
         HookTarget::Program(_) => "program",
+        HookTarget::Nats(_) => "nats",
         _ => "disabled",
     };
     let _ = writeln!(out, "hook target: {kind} {target}");

@@ -5,14 +5,16 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use std::collections::HashSet;
+
 use hooks::{
-    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, HookError, HookStatus, HookTarget,
-    Protocol,
+    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, EventId, FireErrorKind, Fired,
+    HookError, HookStatus, HookTarget, Protocol,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 
-use crate::check::{check_program, load};
+use crate::check::{invalid, load};
 use crate::cli::{Cli, FireArgs};
 use crate::report::{ms, summary_line};
 
@@ -37,6 +39,10 @@ impl Outcome {
     }
 }
 
+/// How long the dispatcher's shutdown may take after an interrupting signal before the hooks
+/// still running are cancelled (their process groups killed).
+const INTERRUPT_DEADLINE: Duration = Duration::from_secs(1);
+
 pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>> {
     let protocol: Protocol = args
         .protocol
@@ -46,119 +52,298 @@ pub(crate) fn run(cli: &Cli, args: &FireArgs) -> Result<ExitCode, Box<dyn Error>
     let config = loaded.config;
     let (key, target) = match &args.hook {
         Some(hook) => ("--hook", HookTarget::parse_for_key("--hook", hook)?),
-        None => (hooks::HOOK_KEY, config.target()?),
+        None => (hooks::HOOK_KEY, config.target().map_err(invalid)?),
     };
     if !target.is_enabled() {
         return Err(NO_HOOK.into());
     }
-    if let HookTarget::Program(path) = &target {
-        check_program(key, path)?;
-    }
+    // Exactly what `check` and a server's start-up run (hooks::validate_config and the backend
+    // build), before anything starts.
+    let hook = hooks::build_hook_for_target(key, &target, &config)
+        .map_err(invalid)?
+        .ok_or(NO_HOOK)?;
+    let options = DispatcherOptions::from_config(&config.hooks).map_err(invalid)?;
 
-    // An HTTP storm is bound by the event loop, not by CPU parallelism (the endpoint usually
-    // shares the machine): one thread does it with no cross-thread wake-ups, measurably faster
-    // (docs/benchmarks.md). posix_spawn blocks the calling thread until the child has exec'd
-    // (its dynamic loader runs meanwhile), so programs get one worker per core plus one: while a
-    // worker is blocked in a spawn, the others keep every core busy (about 10% more programs/s
-    // than one worker per core on 2 cores; docs/benchmarks.md).
-    let runtime = match &target {
-        HookTarget::Http(_) => tokio::runtime::Builder::new_current_thread(),
-        _ => {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(cores + 1);
-            builder
-        }
-    }
-    .enable_all()
-    .build()?;
-    runtime.block_on(async move {
-        let hook = hooks::build_hook_for_target(key, &target, &config)?.ok_or(NO_HOOK)?;
-        let events = args.events;
-        // The configured queue (hooks.queue_capacity, default 10,000) is filled at once; a
-        // bigger storm is fed as outcomes come back, so memory stays bounded and nothing is
-        // refused.
-        let queue_capacity = config.hooks.queue_capacity;
-        let (tx, mut rx) = mpsc::unbounded_channel::<Outcome>();
-        let mut options = DispatcherOptions::from_config(&config.hooks)?
-            .with_protocols([protocol])
-            .with_queue_capacity(queue_capacity)
-            .with_on_outcome(move |_event, result| {
-                let _ = tx.send(Outcome {
-                    result: result.clone(),
-                });
-            });
-        if let Some(c) = args.concurrency {
-            options = options.with_max_in_flight(usize::try_from(c)?);
-        }
-        let dispatcher = Dispatcher::new(hook, options);
-        let event = DisconnectEvent::new(
-            args.ip.clone(),
-            protocol,
-            args.username.clone(),
-            Duration::from_millis(args.duration_ms),
-        );
+    let runtime = crate::runtime::start(matches!(target, HookTarget::Http(_)))?;
+    runtime.block_on(storm(
+        args,
+        protocol,
+        config.hooks.queue_capacity,
+        hook,
+        options,
+        config.hooks.spool.enabled(),
+    ))
+}
 
-        let progress = progress_bar(events);
-        let started = Instant::now();
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::new(stdout.lock());
-        let mut latencies = Vec::with_capacity(usize::try_from(events.min(MAX_RESERVED))?);
-        let mut failed = 0u64;
-        let mut last = None;
-        let (mut fired, mut received) = (0u64, 0u64);
-        while received < events {
-            // Never more outstanding than the queue holds: `fire` cannot be refused.
-            while fired < events && fired - received < queue_capacity as u64 {
-                dispatcher
-                    .fire(event.clone())
-                    .map_err(|e| format!("the dispatcher refused an event: {e}"))?;
-                fired += 1;
-            }
-            let Some(outcome) = rx.recv().await else {
-                break;
-            };
-            latencies.push(outcome.elapsed());
-            failed += u64::from(outcome.result.is_err());
-            if args.json {
-                writeln!(out, "{}", json_line(received, &outcome))?;
-            }
-            if let Some(bar) = &progress {
-                bar.inc(1);
-            }
-            received += 1;
-            last = Some(outcome);
-        }
-        let elapsed = started.elapsed();
-        if let Some(bar) = progress {
-            bar.finish_and_clear();
-        }
-        // Nothing is left; this only stops the dispatcher's tasks.
-        let report = dispatcher.shutdown(Duration::from_secs(1)).await;
-        let missing = events - latencies.len() as u64;
-        failed += missing;
-        if missing > 0 || report.abandoned > 0 {
-            eprintln!("hookctl: {missing} event(s) never reported an outcome");
-        }
+/// Which signal interrupted the storm.
+#[derive(Clone, Copy)]
+struct Interrupt {
+    name: &'static str,
+    number: i32,
+}
 
-        if events == 1
-            && !args.json
-            && let Some(outcome) = &last
-        {
-            write!(out, "{}", describe(outcome))?;
-        }
-        writeln!(
-            out,
-            "{}",
-            summary_line(events, failed, elapsed, &mut latencies)
-        )?;
-        out.flush()?;
-        Ok(if failed == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
+/// SIGINT and SIGTERM, as a stream of [`Interrupt`]s.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, Box<dyn Error>> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let handler = |kind, name| signal(kind).map_err(|e| format!("cannot handle {name}: {e}"));
+        Ok(Signals {
+            int: handler(SignalKind::interrupt(), "SIGINT")?,
+            term: handler(SignalKind::terminate(), "SIGTERM")?,
         })
+    }
+
+    async fn next(&mut self) -> Interrupt {
+        tokio::select! {
+            _ = self.int.recv() => Interrupt { name: "SIGINT", number: 2 },
+            _ = self.term.recv() => Interrupt { name: "SIGTERM", number: 15 },
+        }
+    }
+}
+
+async fn storm(
+    args: &FireArgs,
+    protocol: Protocol,
+    queue_capacity: usize,
+    hook: std::sync::Arc<dyn hooks::Hook>,
+    options: DispatcherOptions,
+    spooled: bool,
+) -> Result<ExitCode, Box<dyn Error>> {
+    // Before the first event: from here on, SIGINT and SIGTERM stop the storm in order.
+    let mut signals = Signals::install()?;
+    let events = args.events;
+    // The configured queue (hooks.queue_capacity, default 10,000) is filled at once; a bigger
+    // storm is fed as outcomes come back, so memory stays bounded and nothing is refused.
+    let (tx, mut rx) = mpsc::unbounded_channel::<(EventId, Outcome)>();
+    let mut options = options
+        .with_protocols([protocol])
+        .with_queue_capacity(queue_capacity)
+        .with_on_outcome(move |event, result| {
+            let _ = tx.send((
+                event.id(),
+                Outcome {
+                    result: result.clone(),
+                },
+            ));
+        });
+    if let Some(c) = args.concurrency {
+        options = options.with_max_in_flight(usize::try_from(c)?);
+    }
+    if spooled {
+        options = options.with_paused_start();
+    }
+    let dispatcher = Dispatcher::try_new(hook, options)?;
+    let events_of = EventMaker::new(args, protocol);
+    // With a spool: every event is made durable before delivery starts; outcomes of events
+    // replayed from an earlier run are not counted. The clock includes the durable append of a
+    // spooled run: the storm's rate is honest.
+    let started = Instant::now();
+    let ours = if spooled {
+        Some(spool_all(&dispatcher, &events_of, events).await?)
+    } else {
+        None
+    };
+
+    let progress = progress_bar(events);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut tally = Tally {
+        latencies: Vec::with_capacity(usize::try_from(events.min(MAX_RESERVED))?),
+        failed: 0,
+        received: 0,
+        last: None,
+    };
+    let mut fired = 0u64;
+    if ours.is_some() {
+        fired = events;
+        dispatcher.resume();
+    }
+    let mut interrupted = None;
+    while tally.received < events {
+        // Never more outstanding than the queue holds: `fire` cannot be refused.
+        while fired < events && fired - tally.received < queue_capacity as u64 {
+            dispatcher
+                .fire(events_of.event(fired))
+                .map_err(|e| format!("the dispatcher refused an event: {e}"))?;
+            fired += 1;
+        }
+        let outcome = tokio::select! {
+            biased;
+            signal = signals.next() => {
+                interrupted = Some(signal);
+                break;
+            }
+            outcome = rx.recv() => outcome,
+        };
+        let Some((id, outcome)) = outcome else {
+            break;
+        };
+        if let Some(ours) = &ours
+            && !ours.contains(&id)
+        {
+            continue;
+        }
+        tally.record(outcome, args.json, &mut out)?;
+        if let Some(bar) = &progress {
+            bar.inc(1);
+        }
+    }
+    let elapsed = started.elapsed();
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let report = match interrupted {
+        // Nothing is left; this only stops the dispatcher's tasks.
+        None => dispatcher.shutdown(Duration::from_secs(1)).await,
+        Some(first) => {
+            eprintln!(
+                "hookctl: interrupted by {}: stopped firing after {fired} of {events} event(s); \
+                 shutting the dispatcher down (running hooks get {:?}, then their process groups \
+                 are killed); a second signal exits at once",
+                first.name, INTERRUPT_DEADLINE
+            );
+            tokio::select! {
+                report = dispatcher.shutdown(INTERRUPT_DEADLINE) => report,
+                second = signals.next() => {
+                    let _ = out.flush();
+                    eprintln!("hookctl: second signal ({}): exiting at once", second.name);
+                    std::process::exit(128 + second.number);
+                }
+            }
+        }
+    };
+    // Outcomes reported during the shutdown (cancelled and abandoned events among them).
+    while let Ok((id, outcome)) = rx.try_recv() {
+        if ours.as_ref().is_none_or(|ours| ours.contains(&id)) {
+            tally.record(outcome, args.json, &mut out)?;
+        }
+    }
+    let missing = fired - tally.received;
+    tally.failed += missing;
+    if missing > 0 || (interrupted.is_none() && report.abandoned > 0) {
+        eprintln!("hookctl: {missing} event(s) never reported an outcome");
+    }
+
+    if events == 1
+        && !args.json
+        && let Some(outcome) = &tally.last
+    {
+        write!(out, "{}", describe(outcome))?;
+    }
+    writeln!(
+        out,
+        "{}",
+        summary_line(fired, tally.failed, elapsed, &mut tally.latencies)
+    )?;
+    out.flush()?;
+    Ok(if tally.failed == 0 && interrupted.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
+}
+
+/// The outcomes received so far.
+struct Tally {
+    latencies: Vec<Duration>,
+    failed: u64,
+    received: u64,
+    last: Option<Outcome>,
+}
+
+impl Tally {
+    fn record(
+        &mut self,
+        outcome: Outcome,
+        json: bool,
+        out: &mut impl Write,
+    ) -> std::io::Result<()> {
+        self.latencies.push(outcome.elapsed());
+        self.failed += u64::from(outcome.result.is_err());
+        if json {
+            writeln!(out, "{}", json_line(self.received, &outcome))?;
+        }
+        self.received += 1;
+        self.last = Some(outcome);
+        Ok(())
+    }
+}
+
+/// Appends all `events` durably (`fire_durable`, awaited together) while delivery is paused;
+/// prints `spooled=N` on stderr. Returns the ids.
+async fn spool_all(
+    dispatcher: &Dispatcher,
+    events_of: &EventMaker,
+    events: u64,
+) -> Result<HashSet<EventId>, Box<dyn Error>> {
+    let mut ids = HashSet::with_capacity(usize::try_from(events.min(MAX_RESERVED))?);
+    let mut pending = tokio::task::JoinSet::new();
+    for index in 0..events {
+        let event = events_of.event(index);
+        ids.insert(event.id());
+        let dispatcher = dispatcher.clone();
+        pending.spawn(async move { dispatcher.fire_durable(event).await });
+        // Bounded: the spool's writer queue holds 65,536 appends.
+        while pending.len() >= 16_384 {
+            wait_one(&mut pending).await?;
+        }
+    }
+    while !pending.is_empty() {
+        wait_one(&mut pending).await?;
+    }
+    eprintln!("spooled={events}");
+    Ok(ids)
+}
+
+async fn wait_one(
+    pending: &mut tokio::task::JoinSet<Result<Fired, hooks::FireError>>,
+) -> Result<(), Box<dyn Error>> {
+    match pending.join_next().await {
+        Some(Ok(Ok(_))) | None => Ok(()),
+        Some(Ok(Err(e))) => {
+            let what = match e.kind() {
+                FireErrorKind::SpoolFull => "the spool is full",
+                _ => "the spool refused an event",
+            };
+            Err(format!("{what}: {e}").into())
+        }
+        Some(Err(e)) => Err(e.into()),
+    }
+}
+
+/// Makes the fired events: each with its own id; "{n}" in the username replaced by the index.
+pub(crate) struct EventMaker {
+    ip: String,
+    protocol: Protocol,
+    /// The username split at each "{n}" (one part: no placeholder).
+    username: Vec<String>,
+    duration: Duration,
+}
+
+impl EventMaker {
+    pub(crate) fn new(args: &FireArgs, protocol: Protocol) -> Self {
+        EventMaker {
+            ip: args.ip.clone(),
+            protocol,
+            username: args.username.split("{n}").map(str::to_owned).collect(),
+            duration: Duration::from_millis(args.duration_ms),
+        }
+    }
+
+    /// Event number `index` (0-based).
+    pub(crate) fn event(&self, index: u64) -> DisconnectEvent {
+        let username = if self.username.len() == 1 {
+            self.username[0].clone()
+        } else {
+            self.username.join(&index.to_string())
+        };
+        DisconnectEvent::new(self.ip.clone(), self.protocol, username, self.duration)
+    }
 }
 
 fn progress_bar(events: u64) -> Option<ProgressBar> {
@@ -220,8 +405,9 @@ fn describe(outcome: &Outcome) -> String {
                 String::new()
             };
             let _ = writeln!(s, "--- {name}{note}");
-            s.push_str(&text);
-            if !text.ends_with('\n') {
+            // Shown line by line, with control characters (escape sequences, CR) escaped.
+            for line in text.lines() {
+                s.push_str(&hooks::escape_control_chars(line));
                 s.push('\n');
             }
         }

@@ -63,27 +63,33 @@
 //! `docs/configuration.md`.
 //!
 //! Feature flags: `load` (default) adds [`Loader`], the file and environment loader (depends on
-//! `config`). Without it the crate has the types, validation and [`HookTarget`] only.
+//! `config`). Without it the crate has the types, validation and [`HookTarget`] only. `fuzzing` is
+//! not part of the API: it exposes private parsers to the fuzz targets in `fuzz/`.
 //!
-//! MSRV: the workspace's `rust-version` (1.88).
+//! MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 
 mod error;
 #[cfg(feature = "load")]
 mod load;
+mod nats;
 mod redact;
 mod target;
 mod types;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrorKind};
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use load::fuzzing;
 #[cfg(feature = "load")]
-pub use load::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader};
-pub use redact::{REDACTED, redact_url};
-pub use target::{HOOK_KEY, HookTarget, HookUrl};
+pub use load::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader, MAX_CONFIG_FILE_SIZE};
+pub use nats::NatsSection;
+pub use redact::{REDACTED, redact_query, redact_url};
+pub use target::{HOOK_KEY, HookTarget, HookUrl, NatsServers};
 pub use types::{
     CommandEntry, CommandSection, CommonSection, HookConfig, HooksSection, HttpClientsSection,
-    HttpHeader, TlsKeyPair,
+    HttpHeader, SpoolSection, TlsKeyPair,
 };
-pub use validate::{COMMAND_HOOK_NAMES, COMMAND_TIMEOUT_RANGE};
+pub use validate::{COMMAND_HOOK_NAMES, COMMAND_TIMEOUT_RANGE, MAX_DISPATCHER_LIMIT};

@@ -11,7 +11,9 @@ pub const HOOK_KEY: &str = "common.post_disconnect_hook";
 /// What `common.post_disconnect_hook` points at.
 ///
 /// Rules (D1): empty means disabled; a value is a URL when it parses with scheme `http` or `https`
-/// (any case) and has a host (`scheme://host...`); otherwise it must be an absolute path. Anything
+/// (any case) and has a host (`scheme://host...`); a value starting with `nats://` or `tls://`
+/// (any case) is a list of NATS servers, comma-separated (our addition: the `hook-nats`
+/// backend); otherwise it must be an absolute path. Anything
 /// else (a relative path such as `http_hook.sh`, `ftp://...`, an unparsable URL, leading or
 /// trailing spaces, control characters) is rejected at load with an error naming the key and the
 /// value, password redacted.
@@ -22,6 +24,11 @@ pub const HOOK_KEY: &str = "common.post_disconnect_hook";
 /// assert!(matches!(HookTarget::parse("").unwrap(), HookTarget::Disabled));
 /// assert!(matches!(HookTarget::parse("HTTPS://h.example/x").unwrap(), HookTarget::Http(_)));
 /// assert!(matches!(HookTarget::parse("/usr/local/bin/hook.sh").unwrap(), HookTarget::Program(_)));
+/// let HookTarget::Nats(servers) = HookTarget::parse("nats://u:pw@n1:4222,nats://n2").unwrap() else {
+///     unreachable!()
+/// };
+/// assert_eq!(servers.urls().len(), 2);
+/// assert_eq!(servers.to_string(), "nats://u:xxxxx@n1:4222,nats://n2");
 /// let err = HookTarget::parse("http_hook.sh").unwrap_err();
 /// assert!(err.to_string().starts_with("common.post_disconnect_hook: \"http_hook.sh\""));
 /// ```
@@ -34,6 +41,9 @@ pub enum HookTarget {
     Http(HookUrl),
     /// An absolute program path, run without a shell.
     Program(PathBuf),
+    /// NATS servers (`nats://` or `tls://` URLs, comma-separated): events are published to
+    /// JetStream (the `nats` section), for `hookctl relay` workers to deliver.
+    Nats(NatsServers),
 }
 
 impl HookTarget {
@@ -54,6 +64,11 @@ impl HookTarget {
         }
         if value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
             return Err(reject("has leading or trailing white space"));
+        }
+        if let Some((scheme, _)) = value.split_once("://")
+            && is_nats_scheme(scheme)
+        {
+            return NatsServers::parse_for_key(key, value).map(HookTarget::Nats);
         }
         if let Some((scheme, rest)) = value.split_once(':') {
             let is_http =
@@ -98,6 +113,7 @@ impl fmt::Display for HookTarget {
             HookTarget::Disabled => f.write_str("disabled"),
             HookTarget::Http(url) => write!(f, "{url}"),
             HookTarget::Program(path) => write!(f, "{}", path.display()),
+            HookTarget::Nats(servers) => write!(f, "{servers}"),
         }
     }
 }
@@ -108,6 +124,7 @@ impl fmt::Debug for HookTarget {
             HookTarget::Disabled => f.write_str("Disabled"),
             HookTarget::Http(url) => f.debug_tuple("Http").field(url).finish(),
             HookTarget::Program(path) => f.debug_tuple("Program").field(path).finish(),
+            HookTarget::Nats(servers) => f.debug_tuple("Nats").field(servers).finish(),
         }
     }
 }
@@ -149,6 +166,99 @@ impl fmt::Debug for HookUrl {
     }
 }
 
+fn is_nats_scheme(scheme: &str) -> bool {
+    scheme.eq_ignore_ascii_case("nats") || scheme.eq_ignore_ascii_case("tls")
+}
+
+/// A list of NATS server URLs (`nats://host:port` or `tls://host:port`, comma-separated, port
+/// 4222 by default). User and password in a URL are secrets: `Display` and `Debug` redact them.
+/// Any `tls://` server makes TLS required for the whole connection.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NatsServers {
+    raw: String,
+    urls: Vec<url::Url>,
+}
+
+impl NatsServers {
+    /// Parses a comma-separated list of `nats://`/`tls://` URLs; errors name `key` and show the
+    /// value with passwords redacted.
+    ///
+    /// ```
+    /// use hook_config::NatsServers;
+    ///
+    /// let servers = NatsServers::parse_for_key("--from", "tls://n1:4443, tls://n2:4443").unwrap();
+    /// assert!(servers.requires_tls());
+    /// let err = NatsServers::parse_for_key("--from", "nats://n1/path").unwrap_err();
+    /// assert_eq!(err.to_string(), "--from: \"nats://n1/path\": a NATS server URL has no path, query or fragment");
+    /// ```
+    pub fn parse_for_key(key: &str, value: &str) -> Result<NatsServers, ConfigError> {
+        let shown = redact_url(value);
+        let reject = |why: String| ConfigError::invalid(key, format!("{shown:?}: {why}"));
+        if value.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            return Err(reject("contains a control character".into()));
+        }
+        let mut urls = Vec::new();
+        for item in value.split(',') {
+            let item = item.trim();
+            if item.is_empty() {
+                return Err(reject("an empty server in the list".into()));
+            }
+            let scheme = item.split_once("://").map_or("", |(s, _)| s);
+            if !is_nats_scheme(scheme) {
+                return Err(reject(format!(
+                    "{:?} is not a nats:// or tls:// URL",
+                    redact_url(item)
+                )));
+            }
+            let url = url::Url::parse(item)
+                .map_err(|e| reject(format!("{:?} is not a valid URL: {e}", redact_url(item))))?;
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(reject(format!("{:?} has no host", redact_url(item))));
+            }
+            if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some()
+            {
+                return Err(reject(
+                    "a NATS server URL has no path, query or fragment".into(),
+                ));
+            }
+            urls.push(url);
+        }
+        Ok(NatsServers {
+            raw: value.to_owned(),
+            urls,
+        })
+    }
+
+    /// The servers, parsed (they contain the passwords, if any: never log them).
+    pub fn urls(&self) -> &[url::Url] {
+        &self.urls
+    }
+
+    /// Whether any server is a `tls://` URL (TLS is then required).
+    pub fn requires_tls(&self) -> bool {
+        self.urls
+            .iter()
+            .any(|u| u.scheme().eq_ignore_ascii_case("tls"))
+    }
+
+    /// The text exactly as configured (contains the passwords, if any: never log it).
+    pub fn as_configured(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl fmt::Display for NatsServers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.raw))
+    }
+}
+
+impl fmt::Debug for NatsServers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", redact_url(&self.raw))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +295,10 @@ mod tests {
             "http:relative",
             "http:/h/x",
             "ftp://h/x",
+            "nats://",
+            "nats://h1,",
+            "nats://h1,http://h2",
+            "nats://h1/subject",
             " http://x",
             "http://x ",
             "relative/path",
@@ -201,6 +315,33 @@ mod tests {
                 "{bad:?}: {text}"
             );
         }
+    }
+
+    #[test]
+    fn nats_targets() {
+        for ok in [
+            "nats://127.0.0.1:4222",
+            "NATS://h",
+            "tls://h:4443",
+            "nats://u:p@h1, nats://h2:1",
+        ] {
+            assert!(
+                matches!(HookTarget::parse(ok), Ok(HookTarget::Nats(_))),
+                "{ok}"
+            );
+        }
+        let HookTarget::Nats(s) = HookTarget::parse("nats://a:s3cret@h1,tls://b:0ther@h2").unwrap()
+        else {
+            unreachable!()
+        };
+        assert!(s.requires_tls());
+        let shown = format!("{s} {s:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("0ther"),
+            "{shown}"
+        );
+        let err = HookTarget::parse("nats://a:s3cret@h1,nats://b:0ther@").unwrap_err();
+        assert!(!err.to_string().contains("0ther"), "{err}");
     }
 
     #[test]

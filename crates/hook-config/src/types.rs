@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::NatsSection;
 use crate::redact::{REDACTED, redact_url};
 
 /// Every setting the post-disconnect hook uses: SFTPGo's three sections plus our `hooks`
@@ -20,6 +21,9 @@ pub struct HookConfig {
     pub command: CommandSection,
     /// Our extension section, for the knobs SFTPGo lacks. SFTPGo ignores it.
     pub hooks: HooksSection,
+    /// Our `nats` section: stream, subjects, credentials and TLS of a `nats://` hook and of
+    /// `hookctl relay`. SFTPGo ignores it.
+    pub nats: NatsSection,
 }
 
 impl HookConfig {
@@ -46,6 +50,9 @@ impl HookConfig {
             }
             header.url = redact_url(&header.url).into_owned();
         }
+        if !c.nats.token.is_empty() {
+            c.nats.token = REDACTED.to_owned();
+        }
         c
     }
 }
@@ -57,6 +64,7 @@ impl fmt::Debug for HookConfig {
             .field("http", &self.http)
             .field("command", &self.command)
             .field("hooks", &self.hooks)
+            .field("nats", &self.nats)
             .finish()
     }
 }
@@ -66,8 +74,8 @@ impl fmt::Debug for HookConfig {
 #[serde(default)]
 #[non_exhaustive]
 pub struct CommonSection {
-    /// `common.post_disconnect_hook`: empty (disabled), an `http(s)://` URL, or an absolute
-    /// program path. See [`HookTarget`](crate::HookTarget).
+    /// `common.post_disconnect_hook`: empty (disabled), an `http(s)://` URL, `nats://`/`tls://`
+    /// server URLs, or an absolute program path. See [`HookTarget`](crate::HookTarget).
     pub post_disconnect_hook: String,
 }
 
@@ -260,6 +268,8 @@ pub struct HooksSection {
     /// `hooks.shutdown_deadline`: seconds a server's shutdown waits for queued and running hooks.
     /// Default 30.
     pub shutdown_deadline: f64,
+    /// `hooks.spool`: the durable event log (off unless `hooks.spool.dir` is set).
+    pub spool: SpoolSection,
 }
 
 impl Default for HooksSection {
@@ -273,6 +283,7 @@ impl Default for HooksSection {
             kill_grace: 2.0,
             output_cap: 8192,
             shutdown_deadline: 30.0,
+            spool: SpoolSection::default(),
         }
     }
 }
@@ -283,4 +294,92 @@ impl HooksSection {
         self.retry_after_max
             .unwrap_or_else(|| (http.retry_wait_max.max(60)) as f64)
     }
+}
+
+/// Our `hooks.spool` section: the durable event log that keeps accepted events across crashes,
+/// `kill -9` and endpoint outages (at-least-once delivery). Off while `dir` is empty. Durations
+/// are seconds, as floats; sizes are bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct SpoolSection {
+    /// `hooks.spool.dir`: the spool directory (holds `spool.redb` and its lock); relative to the
+    /// config dir when loaded. Default `""`: no spool, events live in memory only.
+    pub dir: String,
+    /// `hooks.spool.max_bytes`: bound on the live data and on the file size. When reached, new
+    /// events bypass the spool (memory-only delivery, counted); pending ones are never evicted.
+    /// Default 256 MiB.
+    pub max_bytes: u64,
+    /// `hooks.spool.min_free_bytes`: free space the spool leaves on its file system; below it new
+    /// events bypass the spool as when full. Default 64 MiB.
+    pub min_free_bytes: u64,
+    /// `hooks.spool.redeliver_min`: seconds before the first redelivery of a deferred event,
+    /// doubled on each later one (with jitter, never before a `Retry-After`). Default 30.
+    pub redeliver_min: f64,
+    /// `hooks.spool.redeliver_max`: cap of the redelivery interval, in seconds. Default 3600.
+    pub redeliver_max: f64,
+    /// `hooks.spool.max_age`: seconds after its first firing an undelivered event becomes dead
+    /// (with its last error). Default 86400 (24 h).
+    pub max_age: f64,
+    /// `hooks.spool.dead_max`: dead letters kept; beyond it the oldest are evicted (counted).
+    /// Default 100000.
+    pub dead_max: usize,
+}
+
+impl Default for SpoolSection {
+    fn default() -> Self {
+        SpoolSection {
+            dir: String::new(),
+            max_bytes: SpoolSection::DEFAULT_MAX_BYTES,
+            min_free_bytes: SpoolSection::DEFAULT_MIN_FREE_BYTES,
+            redeliver_min: 30.0,
+            redeliver_max: 3600.0,
+            max_age: 86_400.0,
+            dead_max: 100_000,
+        }
+    }
+}
+
+impl SpoolSection {
+    /// Default of `max_bytes`: 256 MiB.
+    pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+    /// The smallest valid `max_bytes`: 64 KiB.
+    pub const MIN_MAX_BYTES: u64 = 64 * 1024;
+    /// Default of `min_free_bytes`: 64 MiB.
+    pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
+
+    /// Whether the spool is on (`dir` not empty).
+    ///
+    /// ```
+    /// use hook_config::HookConfig;
+    ///
+    /// let mut config = HookConfig::default();
+    /// assert!(!config.hooks.spool.enabled());
+    /// config.hooks.spool.dir = "/var/lib/sftpgo/spool".into();
+    /// assert!(config.hooks.spool.enabled());
+    /// assert_eq!(config.hooks.spool.redeliver_min(), std::time::Duration::from_secs(30));
+    /// ```
+    pub fn enabled(&self) -> bool {
+        !self.dir.is_empty()
+    }
+
+    /// `redeliver_min` as a [`Duration`](std::time::Duration) (call after validation).
+    pub fn redeliver_min(&self) -> std::time::Duration {
+        secs(self.redeliver_min)
+    }
+
+    /// `redeliver_max` as a [`Duration`](std::time::Duration) (call after validation).
+    pub fn redeliver_max(&self) -> std::time::Duration {
+        secs(self.redeliver_max)
+    }
+
+    /// `max_age` as a [`Duration`](std::time::Duration) (call after validation).
+    pub fn max_age(&self) -> std::time::Duration {
+        secs(self.max_age)
+    }
+}
+
+/// Seconds to a duration; invalid values (rejected by validation) give zero rather than a panic.
+fn secs(value: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(value).unwrap_or_default()
 }

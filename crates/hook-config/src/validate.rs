@@ -11,6 +11,7 @@ use hook_core::Protocol;
 use crate::redact::{REDACTED, redact_url};
 use crate::types::{
     CommandEntry, CommandSection, HookConfig, HooksSection, HttpClientsSection, HttpHeader,
+    SpoolSection,
 };
 use crate::{ConfigError, HookTarget};
 
@@ -28,6 +29,11 @@ pub const COMMAND_HOOK_NAMES: [&str; 10] = [
     "keyboard_interactive",
 ];
 
+/// The largest `hooks.queue_capacity` and `hooks.max_in_flight`: the most a dispatcher's queue
+/// and slot semaphore can hold (tokio's semaphores refuse more permits than `usize::MAX >> 3`,
+/// 2^61 - 1 on 64-bit targets).
+pub const MAX_DISPATCHER_LIMIT: usize = usize::MAX >> 3;
+
 /// The range of `command.timeout` and of a non-zero `command.commands[].timeout`, in seconds.
 pub const COMMAND_TIMEOUT_RANGE: std::ops::RangeInclusive<i64> = 1..=300;
 
@@ -35,7 +41,7 @@ impl HookConfig {
     /// Checks every rule, in SFTPGo's order within a section: `common.post_disconnect_hook` (D1),
     /// then `http` (timeout, retry values, CA certificates, client certificates, headers), then
     /// `command` (global timeout, global env, then each command: path, timeout, env, args, hook),
-    /// then `hooks`. The first error wins.
+    /// then `hooks`, then `nats`. The first error wins.
     ///
     /// ```
     /// use hook_config::HookConfig;
@@ -50,6 +56,7 @@ impl HookConfig {
         self.http.validate()?;
         self.command.validate()?;
         self.hooks.validate()?;
+        self.nats.validate()?;
         Ok(())
     }
 
@@ -58,10 +65,13 @@ impl HookConfig {
         HookTarget::parse(&self.common.post_disconnect_hook)
     }
 
-    /// Makes relative `http.ca_certificates` and `http.certificates` paths absolute against
-    /// `config_dir` (see [`HttpClientsSection::resolve_paths`]).
+    /// Makes relative `http.ca_certificates` and `http.certificates` paths (see
+    /// [`HttpClientsSection::resolve_paths`]) and a relative `hooks.spool.dir` absolute against
+    /// `config_dir`.
     pub fn resolve_paths(&mut self, config_dir: &Path) {
         self.http.resolve_paths(config_dir);
+        self.hooks.spool.resolve_paths(config_dir);
+        self.nats.resolve_paths(config_dir);
     }
 }
 
@@ -281,7 +291,8 @@ fn check_env_list(key: &str, env: &[String]) -> Result<(), ConfigError> {
 }
 
 impl HooksSection {
-    /// Checks our `hooks` section: `queue_capacity` and `max_in_flight` `> 0`; `protocols` not
+    /// Checks our `hooks` section: `queue_capacity` and `max_in_flight` `> 0` and at most
+    /// [`MAX_DISPATCHER_LIMIT`]; `protocols` not
     /// empty, each one of SFTPGo's protocol names (exact case); `delivery_deadline` finite and
     /// `> 0`; `retry_after_max` (when set), `kill_grace` and `shutdown_deadline` finite and `>= 0`.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -292,6 +303,14 @@ impl HooksSection {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "invalid value 0: must be > 0"));
             }
+            if value > MAX_DISPATCHER_LIMIT {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!(
+                        "invalid value {value}: must be at most {MAX_DISPATCHER_LIMIT} (the most a dispatcher can hold)"
+                    ),
+                ));
+            }
         }
         self.parsed_protocols()?;
         check_seconds("hooks.delivery_deadline", self.delivery_deadline, false)?;
@@ -300,6 +319,7 @@ impl HooksSection {
         }
         check_seconds("hooks.kill_grace", self.kill_grace, true)?;
         check_seconds("hooks.shutdown_deadline", self.shutdown_deadline, true)?;
+        self.spool.validate()?;
         Ok(())
     }
 
@@ -330,6 +350,65 @@ impl HooksSection {
     }
 }
 
+impl SpoolSection {
+    /// Checks `hooks.spool`: `dir` free of NUL bytes (empty: off); `max_bytes` at least 64 KiB;
+    /// `redeliver_min`, `redeliver_max` and `max_age` finite and `> 0`, with `redeliver_max >=
+    /// redeliver_min`. `min_free_bytes` and `dead_max` may be 0. The rules apply whether or not
+    /// the spool is on, so a wrong value is found before it is switched on.
+    ///
+    /// ```
+    /// use hook_config::SpoolSection;
+    ///
+    /// let mut spool = SpoolSection::default();
+    /// spool.redeliver_max = 10.0;
+    /// spool.redeliver_min = 30.0;
+    /// assert_eq!(
+    ///     spool.validate().unwrap_err().to_string(),
+    ///     "hooks.spool.redeliver_max: invalid duration 10: must be >= hooks.spool.redeliver_min (30)"
+    /// );
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.dir.contains('\0') {
+            return Err(ConfigError::invalid(
+                "hooks.spool.dir",
+                format!("invalid directory {:?}: NUL byte", self.dir),
+            ));
+        }
+        if self.max_bytes < SpoolSection::MIN_MAX_BYTES {
+            return Err(ConfigError::invalid(
+                "hooks.spool.max_bytes",
+                format!(
+                    "invalid value {}: must be >= {} (64 KiB)",
+                    self.max_bytes,
+                    SpoolSection::MIN_MAX_BYTES
+                ),
+            ));
+        }
+        check_seconds("hooks.spool.redeliver_min", self.redeliver_min, false)?;
+        check_seconds("hooks.spool.redeliver_max", self.redeliver_max, false)?;
+        if self.redeliver_max < self.redeliver_min {
+            return Err(ConfigError::invalid(
+                "hooks.spool.redeliver_max",
+                format!(
+                    "invalid duration {}: must be >= hooks.spool.redeliver_min ({})",
+                    self.redeliver_max, self.redeliver_min
+                ),
+            ));
+        }
+        check_seconds("hooks.spool.max_age", self.max_age, false)?;
+        Ok(())
+    }
+
+    /// Makes a relative `dir` absolute: joined to `config_dir` (itself made absolute against the
+    /// current directory) and cleaned lexically. Empty (off) and absolute values are kept.
+    pub fn resolve_paths(&mut self, config_dir: &Path) {
+        if !self.dir.is_empty() && !Path::new(&self.dir).is_absolute() {
+            let base = std::path::absolute(config_dir).unwrap_or_else(|_| config_dir.to_path_buf());
+            self.dir = clean_path(&base.join(&self.dir).to_string_lossy());
+        }
+    }
+}
+
 fn check_seconds(key: &str, value: f64, zero_ok: bool) -> Result<(), ConfigError> {
     let in_range = if zero_ok { value >= 0.0 } else { value > 0.0 };
     if in_range && Duration::try_from_secs_f64(value).is_ok() {
@@ -344,7 +423,7 @@ fn check_seconds(key: &str, value: f64, zero_ok: bool) -> Result<(), ConfigError
 
 /// SFTPGo's `IsFileInputValid`: after a lexical clean, `""`, `.` and `..` are invalid. We also
 /// reject a NUL byte, which no file name can hold.
-fn check_file_input(key: &str, what: &str, path: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_file_input(key: &str, what: &str, path: &str) -> Result<(), ConfigError> {
     let cleaned = clean_path(path);
     if cleaned == "." || cleaned == ".." {
         return Err(ConfigError::invalid(

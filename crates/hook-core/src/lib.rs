@@ -22,11 +22,12 @@
 //! assert_eq!(Field::Duration.query_key(), "connection_duration");
 //! ```
 //!
-//! Feature flags: none. MSRV: the workspace's `rust-version` (1.88).
+//! Feature flags: none. MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 
 mod error;
+mod escape;
 mod event;
 mod fields;
 mod hook;
@@ -35,7 +36,8 @@ mod outcome;
 mod protocol;
 
 pub use async_trait::async_trait;
-pub use error::{ErrorKind, HookError};
+pub use error::{ErrorKind, HookError, Redelivery, is_transient_http_status};
+pub use escape::escape_control_chars;
 pub use event::{DisconnectEvent, DisconnectEventBuilder, ip_from_remote_addr};
 pub use fields::{Field, SftpgoFields};
 pub use hook::Hook;

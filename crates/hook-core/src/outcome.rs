@@ -11,6 +11,8 @@ pub enum Backend {
     Exec,
     /// An HTTP GET as SFTPGo sends it (`hook-http`).
     Http,
+    /// A message published to NATS JetStream and acknowledged by the stream (`hook-nats`).
+    Nats,
     /// A backend outside this workspace, named by its author.
     Custom(&'static str),
 }
@@ -20,6 +22,7 @@ impl fmt::Display for Backend {
         match self {
             Backend::Exec => f.write_str("exec"),
             Backend::Http => f.write_str("http"),
+            Backend::Nats => f.write_str("nats"),
             Backend::Custom(name) => f.write_str(name),
         }
     }

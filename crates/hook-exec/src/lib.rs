@@ -45,7 +45,7 @@
 //!
 //! Feature flags: none. Platforms: Unix; on Linux (kernel 5.3 or later) the exit is awaited
 //! through a pidfd, elsewhere on tokio's blocking pool. A tokio runtime with I/O and time enabled
-//! is required. MSRV: the workspace's `rust-version` (1.88).
+//! is required. MSRV: the workspace's `rust-version` (1.90).
 
 // `unsafe` is denied everywhere but in `clone_spawn` (the Linux spawn fast path), which allows it.
 #![deny(unsafe_code)]

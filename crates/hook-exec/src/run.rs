@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use hook_core::{
     Backend, CapturedOutput, Delivery, DisconnectEvent, ErrorKind, HookError, HookStatus,
+    escape_control_chars,
 };
 use rustix::process::Signal;
 use tokio::time::{sleep, sleep_until};
@@ -248,7 +249,8 @@ fn stderr_suffix(output: &CapturedOutput) -> String {
     if text.is_empty() {
         String::new()
     } else {
-        format!("; stderr: {}", last_chars(text, 512))
+        // Escaped: the message goes into log lines and onto terminals.
+        format!("; stderr: {}", escape_control_chars(last_chars(text, 512)))
     }
 }
 
@@ -292,9 +294,10 @@ fn log(inner: &Inner, event: &DisconnectEvent, result: &Result<Delivery, HookErr
             "post-disconnect hook program exited 0"
         ),
         Err(err) => {
+            // Escaped: the program must not be able to forge log lines or send escape sequences.
             let stderr = err
                 .output()
-                .map(|o| o.stderr_lossy().trim().to_owned())
+                .map(|o| escape_control_chars(o.stderr_lossy().trim()).into_owned())
                 .unwrap_or_default();
             tracing::warn!(
                 program = %inner.program.display(),

@@ -1,5 +1,5 @@
 //! The plain-HTTP transport: hyper's pooled HTTP/1.1 client, used for `http://` hooks that no
-//! proxy applies to (see [`applies`]); `https://` hooks and proxied ones go through reqwest.
+//! proxy applies to (see `crate::proxy`); `https://` hooks and proxied ones go through reqwest.
 //!
 //! Why a second transport: reqwest's redirect layer parses the request URL into a `Url` twice per
 //! request (once before sending, once for the response), whether or not a redirect happens. On a
@@ -7,38 +7,43 @@
 //! docs/benchmarks.md). Here the event's `Url` is built once (by the caller) and turned into the
 //! request's `Uri` once; the rest is what reqwest does on top of the same hyper client: Go's
 //! header case, same-origin redirects with Go's limit and `Referer`, a per-attempt timeout
-//! covering the redirects and the body, and a drained body so the connection is reused. The
+//! covering the redirects (the status decides; the body is drained afterwards, bounded, see
+//! `crate::conn`), and a request that failed on a reused connection before any response re-sent
+//! at once on a new connection (not a retry). The
 //! headers (Go's defaults included) come from the hook's `HeaderPlan`, as for reqwest. One difference on the wire, towards Go: no `Accept: */*` (reqwest adds it).
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use hook_config::redact_url;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Uri};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use url::Url;
 
-use crate::hook::{DRAIN_LIMIT, MAX_REQUESTS_PER_ATTEMPT};
+use crate::conn::{MAX_RESPONSE_HEAD, MAX_RESPONSE_HEADERS, discard, failed_before_response};
+use crate::hook::MAX_REQUESTS_PER_ATTEMPT;
 use crate::retry::TransportFailure;
-
-/// Whether `base` (the hook URL without user-info, query or fragment) is sent by this transport:
-/// plain `http`, and either a loopback host (Go never proxies those) or no proxy variable set.
-pub(crate) fn applies(base: &Url, loopback: bool) -> bool {
-    let proxied = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
-    base.scheme() == "http" && (loopback || !proxied)
-}
 
 /// The pooled client.
 pub(crate) struct Direct {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<Tracking, Empty<Bytes>>,
+    /// The same client without a pool: the re-send of a request that failed on a reused
+    /// connection goes on a new one.
+    fresh: Client<Tracking, Empty<Bytes>>,
 }
 
 /// One attempt's result, on either transport: the final status and its `Retry-After`, or why
@@ -80,23 +85,31 @@ impl StdError for TimedOut {}
 
 impl Direct {
     /// The client, configured as the reqwest one: `max_idle_per_host` idle connections kept for
-    /// 90 s, `TCP_NODELAY`, Go's header case, HTTP/1.1 only.
+    /// 90 s, `TCP_NODELAY`, Go's header case, HTTP/1.1 only, heads up to [`MAX_RESPONSE_HEAD`].
     pub(crate) fn new(max_idle_per_host: usize) -> Direct {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(max_idle_per_host)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .http1_title_case_headers(true)
-            .build(connector);
-        Direct { client }
+        let build = |idle: usize| {
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            connector.enforce_http(true);
+            Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(idle)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .http1_title_case_headers(true)
+                .http1_max_buf_size(MAX_RESPONSE_HEAD)
+                .http1_max_headers(MAX_RESPONSE_HEADERS)
+                .build(Tracking(connector))
+        };
+        Direct {
+            client: build(max_idle_per_host),
+            fresh: build(0),
+        }
     }
 
     /// One attempt: `GET url` with the headers `headers` gives (asked again for each followed
     /// redirect), following same-origin redirects (at most [`MAX_REQUESTS_PER_ATTEMPT`]
-    /// requests), all within `timeout`, each body read and discarded up to [`DRAIN_LIMIT`] bytes.
+    /// requests), all within `timeout`; the final status decides, whatever its body does
+    /// afterwards (drained in the background, bounded).
     pub(crate) async fn attempt(
         &self,
         url: Url,
@@ -122,13 +135,29 @@ impl Direct {
                 .as_str()
                 .parse()
                 .map_err(|e| other("invalid URL", e))?;
-            let mut request = Request::new(Empty::new());
-            *request.uri_mut() = uri;
-            *request.headers_mut() = headers();
-            if let Some(r) = referer.take() {
-                request.headers_mut().insert(header::REFERER, r);
-            }
-            let response = self.client.request(request).await.map_err(classify)?;
+            let request = |uri: Uri, referer: Option<HeaderValue>| {
+                let mut request = Request::new(Empty::new());
+                *request.uri_mut() = uri;
+                *request.headers_mut() = headers();
+                if let Some(r) = referer {
+                    request.headers_mut().insert(header::REFERER, r);
+                }
+                request
+            };
+            let response = match self
+                .client
+                .request(request(uri.clone(), referer.clone()))
+                .await
+            {
+                Ok(response) => response,
+                // Closed by the server while pooled: at once, on a new connection, not a retry.
+                Err(e) if is_stale_reuse(&e) => self
+                    .fresh
+                    .request(request(uri, referer.take()))
+                    .await
+                    .map_err(classify)?,
+                Err(e) => return Err(classify(e)),
+            };
             made += 1;
             let status = response.status();
             let location = if is_followed(status.as_u16()) {
@@ -137,7 +166,7 @@ impl Direct {
                 None
             };
             let retry_after = retry_after(response.headers());
-            drain(response.into_body()).await;
+            discard(response.into_body()).await;
             let Some(location) = location else {
                 return Ok((status.as_u16(), retry_after));
             };
@@ -233,16 +262,202 @@ fn classify(err: hyper_util::client::legacy::Error) -> AttemptError {
     }
 }
 
-/// Reads and discards up to [`DRAIN_LIMIT`] bytes so the connection returns to the pool; a longer
-/// body is dropped, which closes its connection.
-async fn drain(mut body: hyper::body::Incoming) {
-    let mut read = 0usize;
-    while let Some(Ok(frame)) = body.frame().await {
-        if let Some(data) = frame.data_ref() {
-            read += data.len();
-            if read > DRAIN_LIMIT {
-                break;
-            }
+/// What a connection has carried, counted as its bytes pass (so it is up to date before hyper
+/// hands a response over or returns the connection to the pool).
+#[derive(Debug, Default)]
+struct ConnState {
+    /// Bytes read from the server, in total.
+    read: AtomicU64,
+    /// Requests started on the connection (a write after a read, or the first write).
+    requests: AtomicU64,
+    /// `read` when the current request started.
+    read_at_request: AtomicU64,
+    /// Whether the last transfer was a read (so the next write starts a request).
+    last_was_read: AtomicBool,
+}
+
+impl ConnState {
+    fn on_read(&self, n: usize) {
+        if n > 0 {
+            self.read.fetch_add(n as u64, Ordering::Relaxed);
+            self.last_was_read.store(true, Ordering::Relaxed);
         }
+    }
+
+    fn on_write(&self) {
+        if self.last_was_read.swap(false, Ordering::Relaxed)
+            || self.requests.load(Ordering::Relaxed) == 0
+        {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            self.read_at_request
+                .store(self.read.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// Go's condition: a reused connection (this is not its first request) and not one byte of
+    /// this request's response read.
+    fn reused_and_nothing_read(&self) -> bool {
+        self.requests.load(Ordering::Relaxed) >= 2
+            && self.read.load(Ordering::Relaxed) == self.read_at_request.load(Ordering::Relaxed)
+    }
+}
+
+/// The connection's [`ConnState`], attached to its `Connected` (hyper-util hands that to the
+/// errors of requests sent on it).
+#[derive(Clone, Debug)]
+struct ConnTag(Arc<ConnState>);
+
+/// Whether a failed request was sent on a reused connection and failed before any byte of its
+/// response (the server had closed the connection while it sat in the pool).
+fn is_stale_reuse(err: &hyper_util::client::legacy::Error) -> bool {
+    if err.is_connect() || !failed_before_response(err) {
+        return false;
+    }
+    let Some(connected) = err.connect_info() else {
+        return false;
+    };
+    let mut extensions = http::Extensions::new();
+    connected.get_extras(&mut extensions);
+    extensions
+        .get::<ConnTag>()
+        .is_some_and(|tag| tag.0.reused_and_nothing_read())
+}
+
+/// `HttpConnector` with every connection wrapped in a [`Tracked`].
+#[derive(Clone, Debug)]
+pub(crate) struct Tracking(HttpConnector);
+
+type ConnectFuture =
+    Pin<Box<dyn Future<Output = Result<Tracked, Box<dyn StdError + Send + Sync>>> + Send>>;
+
+impl tower_service::Service<Uri> for Tracking {
+    type Response = Tracked;
+    type Error = Box<dyn StdError + Send + Sync>;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower_service::Service::<Uri>::poll_ready(&mut self.0, cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = tower_service::Service::<Uri>::call(&mut self.0, uri);
+        Box::pin(async move {
+            let io = connecting.await?;
+            Ok(Tracked(TokioIo::new(Counted {
+                tcp: io.into_inner(),
+                state: Arc::new(ConnState::default()),
+            })))
+        })
+    }
+}
+
+/// A TCP connection whose transfers are counted in its [`ConnState`].
+#[derive(Debug)]
+pub(crate) struct Counted {
+    tcp: TcpStream,
+    state: Arc<ConnState>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.tcp).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            this.state.on_read(buf.filled().len() - before);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.state.on_write();
+        Pin::new(&mut this.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.state.on_write();
+        Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+/// A [`Counted`] connection as hyper sees it; its `Connected` carries the [`ConnTag`].
+#[derive(Debug)]
+pub(crate) struct Tracked(TokioIo<Counted>);
+
+impl Connection for Tracked {
+    fn connected(&self) -> Connected {
+        let counted = self.0.inner();
+        counted
+            .tcp
+            .connected()
+            .extra(ConnTag(counted.state.clone()))
+    }
+}
+
+impl hyper::rt::Read for Tracked {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Tracked {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
 }

@@ -17,21 +17,19 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 use url::Url;
 
+use crate::conn::{MAX_RESPONSE_HEAD, MAX_RESPONSE_HEADERS, UsedConnections, discard};
 use crate::direct::{
     AttemptError, Direct, Outcome, RedirectRefused, connect_or_other, retry_after,
 };
 use crate::gourl::GoUrl;
 use crate::headers::{HeaderPlan, HeaderSource};
-use crate::retry::{Attempt, RetryPolicy, TransportFailure, is_success_status};
+use crate::proxy::ProxyEnv;
+use crate::retry::{Attempt, RetryPolicy, TransportFailure, is_success_status, parse_retry_after};
 use crate::template::QueryTemplate;
 use crate::tls::{KeyPairSource, TlsSources};
 
 /// The `User-Agent` Go's client sends; SFTPGo endpoints see it, so it is the default.
 pub const GO_USER_AGENT: &str = "Go-http-client/1.1";
-
-/// How many response-body bytes are read (and discarded) so the connection can be reused; a
-/// longer body closes the connection instead.
-pub(crate) const DRAIN_LIMIT: usize = 64 * 1024;
 
 /// Go's redirect limit: `stopped after 10 redirects` when ten requests were already made.
 pub(crate) const MAX_REQUESTS_PER_ATTEMPT: usize = 10;
@@ -53,6 +51,11 @@ pub struct HttpHook {
 
 struct Inner {
     client: reqwest::Client,
+    /// The reqwest client without a pool, for re-sending a request that failed on a reused
+    /// connection before any response (see `crate::conn`).
+    fresh_client: reqwest::Client,
+    /// Which of reqwest's pooled connections have carried a response.
+    used: UsedConnections,
     /// The plain-HTTP transport, when it applies (see `direct::applies`); reqwest otherwise.
     direct: Option<Direct>,
     redacted_url: String,
@@ -328,18 +331,45 @@ impl Inner {
                 return Ok(Delivery::new(Backend::Http, attempt, started.elapsed())
                     .with_status(HookStatus::Http(status)));
             }
-            let wait = self.policy.decide(attempt - 1, &outcome, SystemTime::now());
+            let now = SystemTime::now();
+            let wait = self.policy.decide(attempt - 1, &outcome, now);
+            // The endpoint's own "not before": a spool's redelivery honours it (uncapped).
+            let not_before = retry_after
+                .as_deref()
+                .and_then(|v| parse_retry_after(v, now));
+            let with_retry_after = |err: HookError| match not_before {
+                Some(wait) => err.with_retry_after(wait),
+                None => err,
+            };
             let Some(wait) = wait else {
                 let deadline_hit = cut_by_deadline
                     && matches!(&outcome_last, Last::Failed(e) if e.failure == TransportFailure::Timeout);
-                return Err(self.failure(outcome_last, attempt, started, deadline_hit, None));
+                return Err(with_retry_after(self.failure(
+                    outcome_last,
+                    attempt,
+                    started,
+                    deadline_hit,
+                    None,
+                )));
             };
             let remaining = remaining_at(Instant::now());
             if remaining.is_zero() {
-                return Err(self.failure(outcome_last, attempt, started, true, None));
+                return Err(with_retry_after(self.failure(
+                    outcome_last,
+                    attempt,
+                    started,
+                    true,
+                    None,
+                )));
             }
             if wait >= remaining {
-                return Err(self.failure(outcome_last, attempt, started, true, Some(wait)));
+                return Err(with_retry_after(self.failure(
+                    outcome_last,
+                    attempt,
+                    started,
+                    true,
+                    Some(wait),
+                )));
             }
             debug!(
                 target: "hook_http",
@@ -357,17 +387,40 @@ impl Inner {
     async fn send_reqwest(
         &self,
         url: Url,
-        final_url: impl FnOnce() -> String,
+        final_url: impl Fn() -> String,
         timeout: Duration,
     ) -> Outcome {
-        let mut request = reqwest::Request::new(Method::GET, url);
-        *request.headers_mut() = self.headers.headers(final_url);
-        *request.timeout_mut() = Some(timeout);
-        match self.client.execute(request).await {
+        let started = Instant::now();
+        let request = |url: Url, timeout: Duration| {
+            let mut request = reqwest::Request::new(Method::GET, url);
+            *request.headers_mut() = self.headers.headers(&final_url);
+            *request.timeout_mut() = Some(timeout);
+            request
+        };
+        let sent = match self.client.execute(request(url.clone(), timeout)).await {
+            Ok(response) => {
+                self.used.record(response.extensions());
+                Ok(response)
+            }
+            // Closed by the server while pooled: at once, on a new connection, not a retry,
+            // within what is left of the attempt's time.
+            Err(err) if self.used.take_stale(&err).await => {
+                let left = timeout.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(classify(err));
+                }
+                self.fresh_client.execute(request(url, left)).await
+            }
+            other => other,
+        };
+        match sent {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let retry_after = retry_after(response.headers());
-                drain(response).await;
+                // An empty body (the usual answer) needs no drain.
+                if response.content_length() != Some(0) {
+                    discard(http::Response::<reqwest::Body>::from(response).into_body()).await;
+                }
                 Ok((status, retry_after))
             }
             Err(err) => Err(classify(err)),
@@ -457,17 +510,6 @@ fn describe(last: &Last) -> String {
             }
         }
         Last::Failed(e) => e.reason.clone(),
-    }
-}
-
-/// Reads and discards up to [`DRAIN_LIMIT`] bytes so the connection returns to the pool.
-async fn drain(mut response: reqwest::Response) {
-    let mut read = 0usize;
-    while let Ok(Some(chunk)) = response.chunk().await {
-        read += chunk.len();
-        if read > DRAIN_LIMIT {
-            break;
-        }
     }
 }
 
@@ -749,64 +791,75 @@ impl HttpHookBuilder {
             );
         }
 
-        let origin = base_url.origin();
-        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.url().origin() != origin {
-                let to = redact_url(attempt.url().as_str()).into_owned();
-                let status = attempt.status().as_u16();
-                return attempt.error(RedirectRefused(format!(
-                    "redirect ({status}) to another origin not followed: {to}"
-                )));
-            }
-            if attempt.previous().len() >= MAX_REQUESTS_PER_ATTEMPT {
-                return attempt.error(RedirectRefused(format!(
-                    "stopped after {MAX_REQUESTS_PER_ATTEMPT} redirects"
-                )));
-            }
-            attempt.follow()
-        });
-
-        // Go's ProxyFromEnvironment never proxies localhost or a loopback address; the client
-        // only ever talks to the hook's origin, so that is decided here once.
-        let loopback = match base_url.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
+        let redirect = |origin: url::Origin| {
+            reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.url().origin() != origin {
+                    let to = redact_url(attempt.url().as_str()).into_owned();
+                    let status = attempt.status().as_u16();
+                    return attempt.error(RedirectRefused(format!(
+                        "redirect ({status}) to another origin not followed: {to}"
+                    )));
+                }
+                if attempt.previous().len() >= MAX_REQUESTS_PER_ATTEMPT {
+                    return attempt.error(RedirectRefused(format!(
+                        "stopped after {MAX_REQUESTS_PER_ATTEMPT} redirects"
+                    )));
+                }
+                attempt.follow()
+            })
         };
-        let mut client = reqwest::Client::builder();
-        if loopback {
-            client = client.no_proxy();
-        }
-        if base_url.scheme() == "http" {
-            // reqwest's own retry layer only ever retries HTTP/2 refusals (GOAWAY, REFUSED_STREAM),
-            // and a plain-http hook speaks HTTP/1.1 only, yet the layer clones every request in
-            // case it must retry. Our policy is the only retry: turn the layer off.
-            client = client.retry(reqwest::retry::never().max_retries_per_request(0));
-        }
-        let client = client
-            .tls_backend_preconfigured(tls)
-            .redirect(redirect)
-            .timeout(self.timeout)
-            .pool_max_idle_per_host(self.max_idle_per_host)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .http1_title_case_headers()
-            .build()
-            .map_err(|e| {
-                ConfigError::invalid("http", format!("cannot build the HTTP client: {e}"))
-            })?;
+
+        // Go's ProxyFromEnvironment, decided once: the client only ever talks to the hook's
+        // origin (cross-origin redirects are refused).
+        let proxy = ProxyEnv::from_env()
+            .proxy_for(&base_url)
+            .map_err(|why| ConfigError::invalid("http", why))?;
+        let make_client = |max_idle: usize| {
+            let mut client = reqwest::Client::builder().no_proxy();
+            if let Some(proxy) = &proxy {
+                client = client.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|_| {
+                    ConfigError::invalid("http", "invalid proxy address in the environment")
+                })?);
+            }
+            if base_url.scheme() == "http" {
+                // reqwest's own retry layer only ever retries HTTP/2 refusals (GOAWAY,
+                // REFUSED_STREAM), and a plain-http hook speaks HTTP/1.1 only, yet the layer
+                // clones every request in case it must retry. Our policy is the only retry:
+                // turn the layer off.
+                client = client.retry(reqwest::retry::never().max_retries_per_request(0));
+            }
+            client
+                .tls_backend_preconfigured(tls.clone())
+                .redirect(redirect(base_url.origin()))
+                .timeout(self.timeout)
+                .pool_max_idle_per_host(max_idle)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .tcp_nodelay(true)
+                .http1_title_case_headers()
+                // Heads bounded by size (hyper's buffer, about 400 KiB over HTTP/1.1: reqwest
+                // does not expose it; ours over HTTP/2) and 1,000 headers, not hyper's 100.
+                .http1_max_headers(MAX_RESPONSE_HEADERS)
+                .http2_max_header_list_size(MAX_RESPONSE_HEAD as u32)
+                .build()
+                .map_err(|e| {
+                    ConfigError::invalid("http", format!("cannot build the HTTP client: {e}"))
+                })
+        };
+        let client = make_client(self.max_idle_per_host)?;
+        let fresh_client = make_client(0)?;
 
         let retry_after_max = self
             .retry_after_max
             .unwrap_or_else(|| self.wait_max.max(Duration::from_secs(60)));
         let policy = RetryPolicy::new(self.retry_max, self.wait_min, self.wait_max)
             .with_retry_after_max(retry_after_max);
-        let direct = crate::direct::applies(&base_url, loopback)
+        let direct = (base_url.scheme() == "http" && proxy.is_none())
             .then(|| Direct::new(self.max_idle_per_host));
         Ok(HttpHook {
             inner: Arc::new(Inner {
                 client,
+                fresh_client,
+                used: UsedConnections::new(self.max_idle_per_host.saturating_mul(2)),
                 direct,
                 redacted_url,
                 base_url,

@@ -68,10 +68,17 @@
 //! hyper's client directly (the one reqwest wraps: reqwest parses every request URL twice more,
 //! which was about a fifth of the work per event); `https://` and proxied hooks use reqwest.
 //! Both: HTTP/1.1 keep-alive (HTTP/2 when a TLS server offers
-//! it), `TCP_NODELAY`, up to `hooks.max_in_flight` idle connections, response bodies drained (up
-//! to 64 KiB) so connections are reused. SFTPGo opens a new connection per event (D5). Proxies
-//! come from `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`, as in Go, which never proxies `localhost` or
-//! a loopback address.
+//! it), `TCP_NODELAY`, up to `hooks.max_in_flight` idle connections. SFTPGo opens a new
+//! connection per event (D5). The status decides an attempt: the body is drained afterwards,
+//! without waiting (up to 64 KiB within 1 s, in the background), so the connection is reused; a
+//! longer or slower body is dropped with its connection. A request that failed on a reused
+//! connection the server had closed, before any response, is re-sent at once on a new connection
+//! and not counted as a retry, as Go's transport does. Response heads are bounded by size (1 MiB;
+//! hyper's buffer, about 408 KiB, on reqwest's HTTP/1.1 path) and up to 1,000 headers (hyper's
+//! default is 100).
+//! Proxies come from `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` by Go's rules (`host:port`, `.domain`,
+//! `*`, IP and CIDR entries; `ALL_PROXY` is not read), and never for `localhost` or a loopback
+//! address.
 //!
 //! # TLS (spec 4.6, D13, D14)
 //! rustls with the `ring` provider, TLS 1.2 and 1.3. Trusted: the system's roots (none is fine),
@@ -87,15 +94,21 @@
 //! `https://` and proxied hooks reqwest adds `Accept: */*`; a `Retry-After` date's zone
 //! abbreviation is taken as UTC.
 //!
-//! Feature flags: none. MSRV: the workspace's `rust-version` (1.88).
+//! Feature flags: none for users (`fuzzing` is not part of the API: it exposes private parsers
+//! to the fuzz targets in `fuzz/`). MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 
+mod conn;
 mod der;
 mod direct;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gourl;
 mod headers;
 mod hook;
+mod proxy;
 pub mod query;
 pub mod retry;
 mod template;

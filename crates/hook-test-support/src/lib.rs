@@ -37,6 +37,9 @@
 //!   of [`Response`]s (status, headers, delay, or closing without answering). Waits:
 //!   [`TestServer::wait_for_requests`]. Connection-refused targets: [`RefusedPort`],
 //!   [`free_port`].
+//! * [`MisbehavingServer`]: endpoints that [misbehave](Misbehaviour) as real ones do: close
+//!   every connection after its response without `Connection: close`, close idle connections
+//!   after 0-1 ms, trickle or never end a body; plain or over TLS (with `close_notify`).
 //! * [`Pki`]: CA, server certificate for `127.0.0.1`/`::1`/`localhost`, a self-signed
 //!   `CA:TRUE` server certificate, client CA and client certificates, as PEM files; and the
 //!   [`ServerTls`] configurations built from them. [`client_config`] for rustls clients.
@@ -44,13 +47,19 @@
 //!   for exec tests.
 //! * [`Prometheus`]: Debian's real `prometheus` on a free loopback port, 1 s scrapes, queried
 //!   through its HTTP API, stopped by PID; [`http_get`] to scrape an exporter.
+
+//! * [`NatsServer`], [`NatsCluster`]: Debian's real `nats-server` with JetStream, one node or
+//!   a 3-node loopback cluster, each with a temporary store, stopped by PID.
 //! * [`sample_event`] and friends: [`hook_core::DisconnectEvent`] values.
 //!
-//! Feature flags: none. MSRV: the workspace's `rust-version` (1.88). Unix only.
+//! Feature flags: none. MSRV: the workspace's `rust-version` (1.90). Unix only.
 
 #![forbid(unsafe_code)]
 
 mod events;
+mod misbehaving;
+
+mod nats;
 mod pki;
 mod prometheus;
 mod scripts;
@@ -60,6 +69,9 @@ mod tls;
 pub use events::{
     anonymous_ftp_event, event, numbered_events, one_event_per_protocol, sample_event, tricky_event,
 };
+pub use misbehaving::{MisbehavingServer, Misbehaviour};
+
+pub use nats::{NatsCluster, NatsServer, NatsTls, nats_server_bin};
 pub use pki::{Ca, Identity, Pki, SERVER_NAMES};
 pub use prometheus::{PROMETHEUS_WAIT, Prometheus, http_get};
 pub use scripts::{

@@ -279,6 +279,7 @@ pub struct TestServerBuilder {
     handler: Option<Handler>,
     tls: Option<ServerTls>,
     keep_alive: bool,
+    port: u16,
 }
 
 impl fmt::Debug for TestServerBuilder {
@@ -289,11 +290,19 @@ impl fmt::Debug for TestServerBuilder {
             .field("handler", &self.handler.as_ref().map(|_| "Fn"))
             .field("tls", &self.tls)
             .field("keep_alive", &self.keep_alive)
+            .field("port", &self.port)
             .finish()
     }
 }
 
 impl TestServerBuilder {
+    /// Listens on this port of `127.0.0.1` (default 0: any free port); to bring an endpoint
+    /// back on the port a stopped one used (connections refused in between).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
     /// Answers the first requests with these responses, in order; then the default.
     pub fn respond_seq(mut self, responses: impl IntoIterator<Item = Response>) -> Self {
         self.queue.extend(responses);
@@ -330,8 +339,9 @@ impl TestServerBuilder {
     }
 
     fn bind(self) -> (std::net::TcpListener, Arc<State>) {
-        let listener = std::net::TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
-            .expect("bind 127.0.0.1:0");
+        let listener =
+            std::net::TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port))
+                .unwrap_or_else(|e| panic!("bind 127.0.0.1:{}: {e}", self.port));
         listener.set_nonblocking(true).expect("set_nonblocking");
         let state = Arc::new(State {
             inner: Mutex::new(Inner {
@@ -435,6 +445,17 @@ impl fmt::Display for WaitTimedOut {
 
 impl std::error::Error for WaitTimedOut {}
 
+impl WaitTimedOut {
+    pub(crate) fn new(what: &'static str, wanted: u64, seen: u64, timeout: Duration) -> Self {
+        WaitTimedOut {
+            what,
+            wanted,
+            seen,
+            timeout,
+        }
+    }
+}
+
 /// A loopback HTTP/1.1 (or HTTPS) server that records every request and answers from a script.
 ///
 /// Dropping it stops accepting and closes every connection. See the [crate docs](crate) for an
@@ -500,6 +521,7 @@ impl TestServer {
             handler: None,
             tls: None,
             keep_alive: true,
+            port: 0,
         }
     }
 

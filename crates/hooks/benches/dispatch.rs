@@ -2,8 +2,12 @@
 //! connection's task pays at disconnect), and fire-to-outcome of a batch (queue, slot, hook task,
 //! outcome callback, counters).
 //!
-//! `cargo bench -p hooks --bench dispatch` (`Dispatcher::fire` is measured twice: without a
-//! recorder and with metrics-exporter-prometheus' recorder installed)
+//! `Dispatcher::fire` is measured twice: without a recorder and with
+//! metrics-exporter-prometheus' recorder installed. Also `fire` with the durable spool on (`hooks.spool`): what it adds is the hand-off to the
+//! spool's writer thread (encoding the record, one channel send); the commits happen on that
+//! thread, outside the timed part.
+//!
+//! `cargo bench -p hooks --bench dispatch`
 
 #![allow(missing_docs)]
 
@@ -40,6 +44,14 @@ fn event() -> DisconnectEvent {
 
 /// A dispatcher whose outcome callback counts and wakes the waiter at `target`.
 fn counting(max_in_flight: usize) -> (Dispatcher, Arc<AtomicU64>, Arc<Notify>) {
+    counting_with(max_in_flight, None)
+}
+
+/// [`counting`], with a spool in `spool_dir` when given.
+fn counting_with(
+    max_in_flight: usize,
+    spool_dir: Option<&std::path::Path>,
+) -> (Dispatcher, Arc<AtomicU64>, Arc<Notify>) {
     let done = Arc::new(AtomicU64::new(0));
     let notify = Arc::new(Notify::new());
     let (d, n) = (Arc::clone(&done), Arc::clone(&notify));
@@ -50,7 +62,17 @@ fn counting(max_in_flight: usize) -> (Dispatcher, Arc<AtomicU64>, Arc<Notify>) {
             d.fetch_add(1, Ordering::AcqRel);
             n.notify_one();
         });
-    (Dispatcher::new(Arc::new(Noop), options), done, notify)
+    let options = match spool_dir {
+        Some(dir) => {
+            let mut spool = hooks::SpoolSection::default();
+            spool.dir = dir.display().to_string();
+            spool.min_free_bytes = 0;
+            options.with_spool(spool)
+        }
+        None => options,
+    };
+    let dispatcher = Dispatcher::try_new(Arc::new(Noop), options).expect("open the spool");
+    (dispatcher, done, notify)
 }
 
 /// `fire` alone: only the calls are timed, in chunks the queue holds; the runtime runs the
@@ -105,6 +127,42 @@ fn dispatch(c: &mut Criterion) {
             "the recorder saw the fires"
         );
     }
+
+    // `fire` with the spool on: the same chunks; between chunks the runtime delivers and the
+    // writer commits (appends, then the batched acks), outside the timed part.
+    let spool_dir = tempfile::tempdir().unwrap();
+    let (dispatcher, done, notify) =
+        rt.block_on(async { counting_with(150, Some(spool_dir.path())) });
+    c.bench_function(
+        "Dispatcher::fire with the spool on (returns at once)",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let chunk = left.min(10_000);
+                    left -= chunk;
+                    let events: Vec<DisconnectEvent> = (0..chunk).map(|_| event()).collect();
+                    let target = done.load(Ordering::Acquire) + chunk;
+                    let start = Instant::now();
+                    for e in events {
+                        black_box(dispatcher.fire(e).unwrap());
+                    }
+                    timed += start.elapsed();
+                    rt.block_on(async {
+                        while done.load(Ordering::Acquire) < target {
+                            notify.notified().await;
+                        }
+                        // Let the writer catch up so that no chunk is refused by a full writer queue.
+                        let _ = dispatcher.spool().unwrap().flush().await;
+                    });
+                }
+                timed
+            });
+        },
+    );
+    assert_eq!(dispatcher.stats().bypassed, 0, "the spool refused events");
+    rt.block_on(dispatcher.shutdown(Duration::from_secs(10)));
 
     // Fire a batch and wait for every outcome: the whole per-event path minus the hook's work.
     for (batch, in_flight) in [(1u64, 150usize), (1000, 150)] {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use hook_core::DisconnectEvent;
+use hook_core::{DisconnectEvent, EventId};
 
 /// What happened to an event [`fire`](crate::Dispatcher::fire) accepted or skipped.
 #[non_exhaustive]
@@ -15,12 +15,25 @@ pub enum Fired {
     /// `SSH` and `FTP` fire, as in SFTPGo), so no hook runs. This is normal operation, not an
     /// error; it is counted in [`DispatcherStats::filtered`](crate::DispatcherStats::filtered).
     Filtered,
+    /// With a spool: the event (this id) is in the durable log (for `fire`: handed to its
+    /// writer; for [`fire_durable`](crate::Dispatcher::fire_durable): committed) and queued for
+    /// delivery, or, when the in-memory queue was full, *spilled*: kept only in the spool and
+    /// read back when the queue drains. It is delivered at least once, across restarts.
+    Spooled(EventId),
 }
 
 impl Fired {
-    /// Whether the event was queued for delivery.
+    /// Whether the event was taken for delivery (queued, spooled or spilled).
     pub fn is_queued(self) -> bool {
-        self == Fired::Queued
+        matches!(self, Fired::Queued | Fired::Spooled(_))
+    }
+
+    /// The event's id when it is in the spool.
+    pub fn spooled_id(self) -> Option<EventId> {
+        match self {
+            Fired::Spooled(id) => Some(id),
+            _ => None,
+        }
     }
 }
 
@@ -32,6 +45,16 @@ pub enum FireErrorKind {
     QueueFull,
     /// [`shutdown`](crate::Dispatcher::shutdown) has started: no new events are taken.
     ShuttingDown,
+    /// [`fire_durable`](crate::Dispatcher::fire_durable): the spool refused the event because a
+    /// bound is reached (`hooks.spool.max_bytes`, `hooks.spool.min_free_bytes`, disk full, or
+    /// too many appends waiting for the writer). Nothing spooled was evicted; the event was not
+    /// queued (hand it to [`fire`](crate::Dispatcher::fire) for memory-only delivery).
+    SpoolFull,
+    /// [`fire_durable`](crate::Dispatcher::fire_durable): the spool cannot take events (its
+    /// store failed and could not be reopened, or it is closed), or the commit failed.
+    SpoolUnavailable,
+    /// [`fire_durable`](crate::Dispatcher::fire_durable) on a dispatcher without a spool.
+    NoSpool,
 }
 
 impl FireErrorKind {
@@ -40,6 +63,9 @@ impl FireErrorKind {
         match self {
             FireErrorKind::QueueFull => "queue_full",
             FireErrorKind::ShuttingDown => "shutting_down",
+            FireErrorKind::SpoolFull => "spool_full",
+            FireErrorKind::SpoolUnavailable => "spool_unavailable",
+            FireErrorKind::NoSpool => "no_spool",
         }
     }
 }
@@ -68,6 +94,9 @@ pub struct FireError {
     kind: FireErrorKind,
     capacity: usize,
     event: DisconnectEvent,
+    // Boxed so that `Result<Fired, FireError>` stays small on the `fire` path.
+    #[allow(clippy::box_collection)]
+    detail: Option<Box<String>>,
 }
 
 impl FireError {
@@ -76,6 +105,23 @@ impl FireError {
             kind,
             capacity,
             event,
+            detail: None,
+        }
+    }
+
+    /// A refusal by the spool, with its message (which names the spool directory).
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn spool(
+        kind: FireErrorKind,
+        capacity: usize,
+        event: DisconnectEvent,
+        detail: String,
+    ) -> Self {
+        FireError {
+            kind,
+            capacity,
+            event,
+            detail: Some(Box::new(detail)),
         }
     }
 
@@ -109,6 +155,19 @@ impl fmt::Display for FireError {
                 "post-disconnect hook dispatcher is shutting down: {} event refused",
                 self.event.protocol()
             ),
+            FireErrorKind::SpoolFull | FireErrorKind::SpoolUnavailable => write!(
+                f,
+                "post-disconnect hook event {} not made durable: {}",
+                self.event.id(),
+                self.detail
+                    .as_deref()
+                    .map_or("the spool refused it", String::as_str)
+            ),
+            FireErrorKind::NoSpool => write!(
+                f,
+                "post-disconnect hook event {} not made durable: no spool is configured (hooks.spool.dir)",
+                self.event.id()
+            ),
         }
     }
 }
@@ -119,6 +178,7 @@ impl fmt::Debug for FireError {
             .field("kind", &self.kind)
             .field("capacity", &self.capacity)
             .field("event", &self.event)
+            .field("detail", &self.detail)
             .finish()
     }
 }

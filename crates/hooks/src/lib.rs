@@ -35,54 +35,75 @@
 //! # }
 //! ```
 //!
-//! Feature flags (all default):
+//! Feature flags (default: `exec`, `http`, `load`):
 //!
 //! * `exec`: program hooks (`common.post_disconnect_hook` = an absolute path), with `hook-exec`.
 //! * `http`: HTTP(S) hooks (`common.post_disconnect_hook` = a URL), with `hook-http`.
+//! * `nats` (not default): NATS JetStream hooks (`common.post_disconnect_hook` = `nats://` or
+//!   `tls://` URLs), with `hook-nats`.
 //! * `load`: the configuration loader (`sftpgo.{json,yaml,yml,toml}` and `SFTPGO_` variables).
 //! * `metrics`: counters, gauges and histograms through the `metrics` facade ([`metrics`]
 //!   module; nothing is recorded until the application installs a recorder).
+
+//! * `spool`: durable delivery through an embedded event log (`hook-spool`), used when
+//!   `hooks.spool.dir` is set: events survive crashes, `kill -9` and endpoint outages and are
+//!   delivered at least once (deduplicate on [`EventId`]). Start the dispatcher with
+//!   [`Dispatcher::try_new`] to get the error when the spool cannot be opened; see
+//!   [`Dispatcher::fire_durable`] for callers that must know an event is on disk.
 //!
 //! Without `exec` or `http`, [`build_hook`] refuses a target of that kind with an error naming
 //! `common.post_disconnect_hook`; the [`Dispatcher`] works with any [`Hook`] either way.
 //!
-//! MSRV: the workspace's `rust-version` (1.88).
+//! MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 
 mod build;
 mod dispatcher;
+#[cfg(feature = "spool")]
+mod durable;
 mod fire;
 pub mod metrics;
 mod options;
+mod start;
 mod stats;
 
-pub use build::{BuildError, BuildErrorKind, build_hook, build_hook_for_target};
+pub use build::{BuildError, BuildErrorKind, build_hook, build_hook_for_target, validate_config};
 pub use dispatcher::Dispatcher;
 pub use fire::{FireError, FireErrorKind, Fired};
 pub use options::DispatcherOptions;
+pub use start::StartError;
 pub use stats::{DispatcherStats, ShutdownReport};
 
 pub use hook_core::{
-    Backend, CapturedOutput, Delivery, DisconnectEvent, DisconnectEventBuilder, ErrorKind, Field,
-    Hook, HookError, HookStatus, ParseProtocolError, Protocol, SftpgoFields, async_trait,
-    ip_from_remote_addr,
+    Backend, CapturedOutput, Delivery, DisconnectEvent, DisconnectEventBuilder, ErrorKind, EventId,
+    Field, Hook, HookError, HookStatus, ParseProtocolError, Protocol, Redelivery, SftpgoFields,
+    async_trait, escape_control_chars, ip_from_remote_addr,
 };
 
 pub use hook_config::{
     CommandEntry, CommandSection, CommonSection, ConfigError, ConfigErrorKind, HOOK_KEY,
-    HookConfig, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader, TlsKeyPair,
+    HookConfig, HookTarget, HookUrl, HooksSection, HttpClientsSection, HttpHeader,
+    MAX_DISPATCHER_LIMIT, NatsSection, NatsServers, SpoolSection, TlsKeyPair, redact_query,
     redact_url,
 };
 
+/// The durable event log (`hook-spool`), for tools that inspect a spool directly (`hookctl
+/// spool ...`). Feature `spool`.
+#[cfg(feature = "spool")]
+pub use hook_spool as spool;
+
 #[cfg(feature = "load")]
-pub use hook_config::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader};
+pub use hook_config::{DEFAULT_CONFIG_NAME, LoadedConfig, Loader, MAX_CONFIG_FILE_SIZE};
 
 #[cfg(feature = "exec")]
 pub use hook_exec::ExecHook;
 
 #[cfg(feature = "http")]
 pub use hook_http::HttpHook;
+
+#[cfg(feature = "nats")]
+pub use hook_nats::NatsHook;
 
 /// The README's wiring example, compiled as a doctest so it cannot go stale.
 #[cfg(all(doctest, feature = "load"))]

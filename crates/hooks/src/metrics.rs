@@ -221,7 +221,7 @@ struct Handles {
     fired: [OnceLock<Counter>; PROTOCOLS],
     filtered: [OnceLock<Counter>; PROTOCOLS],
     /// `queue_full`, `shutting_down`.
-    refused: [Counter; 2],
+    refused: [Counter; 5],
     /// `queued`, `running`.
     abandoned: [Counter; 2],
     queue_depth: Gauge,
@@ -311,7 +311,13 @@ impl Metrics {
                 max_in_flight,
                 fired: std::array::from_fn(|_| OnceLock::new()),
                 filtered: std::array::from_fn(|_| OnceLock::new()),
-                refused: ["queue_full", "shutting_down"]
+                refused: [
+                    "queue_full",
+                    "shutting_down",
+                    "spool_full",
+                    "spool_unavailable",
+                    "no_spool",
+                ]
                     .map(|reason| counter!(names::EVENTS_REFUSED, "reason" => reason)),
                 abandoned: ["queued", "running"]
                     .map(|stage| counter!(names::EVENTS_ABANDONED, "stage" => stage)),
@@ -358,6 +364,9 @@ impl Metrics {
         self.handles.refused[match kind {
             FireErrorKind::QueueFull => 0,
             FireErrorKind::ShuttingDown => 1,
+            FireErrorKind::SpoolFull => 2,
+            FireErrorKind::SpoolUnavailable => 3,
+            FireErrorKind::NoSpool => 4,
         }]
         .increment(1);
     }

@@ -4,15 +4,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use hook_config::{ConfigError, HooksSection};
+use hook_config::{ConfigError, HooksSection, SpoolSection};
 use hook_core::{Delivery, DisconnectEvent, HookError, Protocol};
+
+/// The largest queue capacity and in-flight limit a dispatcher can hold: tokio's semaphores (the
+/// queue's and the slots') refuse more permits than `usize::MAX >> 3`.
+pub(crate) const MAX_LIMIT: usize = hook_config::MAX_DISPATCHER_LIMIT;
 
 /// The callback a [`Dispatcher`](crate::Dispatcher) calls once per accepted event with its
 /// outcome. See [`DispatcherOptions::with_on_outcome`].
-/// The largest queue capacity and in-flight limit a dispatcher can hold: tokio's semaphores (the
-/// queue's and the slots') refuse more permits than `usize::MAX >> 3`.
-pub(crate) const MAX_LIMIT: usize = usize::MAX >> 3;
-
 pub(crate) type OutcomeCallback =
     Arc<dyn Fn(&DisconnectEvent, &Result<Delivery, HookError>) + Send + Sync + 'static>;
 
@@ -49,6 +49,8 @@ pub struct DispatcherOptions {
     max_in_flight: usize,
     protocols: Vec<Protocol>,
     on_outcome: Option<OutcomeCallback>,
+    spool: Option<SpoolSection>,
+    paused: bool,
 }
 
 impl Default for DispatcherOptions {
@@ -60,54 +62,77 @@ impl Default for DispatcherOptions {
             max_in_flight: 150,
             protocols: Protocol::FIRES_BY_DEFAULT.to_vec(),
             on_outcome: None,
+            spool: None,
+            paused: false,
         }
     }
 }
 
 impl DispatcherOptions {
-    /// Options read from the `hooks` section: `queue_capacity`, `max_in_flight` and `protocols`.
+    /// Options read from the `hooks` section: `queue_capacity`, `max_in_flight`, `protocols`,
+    /// and the `hooks.spool` section when `hooks.spool.dir` is set (see
+    /// [`with_spool`](DispatcherOptions::with_spool)).
     ///
-    /// Errors name the key: `hooks.queue_capacity` or `hooks.max_in_flight` when zero or above
-    /// `usize::MAX >> 3` (the most a tokio queue or semaphore can hold),
-    /// `hooks.protocols[i]` when an entry is not one of `SFTP`, `SCP`, `SSH`, `FTP`, `DAV`,
-    /// `HTTP`, `OIDC` (exact, case-sensitive, as SFTPGo compares them), `hooks.protocols` when
-    /// the list is empty (as [`HooksSection::validate`] rules).
+    /// The whole section is checked by [`HooksSection::validate`], the rule the loader applies:
+    /// errors name the key: `hooks.queue_capacity` or `hooks.max_in_flight` when zero or above
+    /// [`MAX_DISPATCHER_LIMIT`](hook_config::MAX_DISPATCHER_LIMIT) (`usize::MAX >> 3`, the most a
+    /// tokio queue or semaphore can hold), `hooks.protocols[i]` when an entry is not one of
+    /// `SFTP`, `SCP`, `SSH`, `FTP`, `DAV`, `HTTP`, `OIDC` (exact, case-sensitive, as SFTPGo
+    /// compares them), `hooks.protocols` when the list is empty, and the durations.
     pub fn from_config(hooks: &HooksSection) -> Result<Self, ConfigError> {
-        if hooks.queue_capacity == 0 {
-            return Err(ConfigError::invalid(
-                "hooks.queue_capacity",
-                "0 is invalid: must be at least 1",
-            ));
-        }
-        if hooks.max_in_flight == 0 {
-            return Err(ConfigError::invalid(
-                "hooks.max_in_flight",
-                "0 is invalid: must be at least 1",
-            ));
-        }
-        for (key, value) in [
-            ("hooks.queue_capacity", hooks.queue_capacity),
-            ("hooks.max_in_flight", hooks.max_in_flight),
-        ] {
-            if value > MAX_LIMIT {
-                return Err(ConfigError::invalid(
-                    key,
-                    format!("{value} is invalid: must be at most {MAX_LIMIT}"),
-                ));
-            }
-        }
+        // The section's own rules, the ones the loader applies: a limit the loader accepts is
+        // one a dispatcher can hold, and the other way round.
+        hooks.validate()?;
         let mut protocols = Vec::with_capacity(hooks.protocols.len());
         for protocol in hooks.parsed_protocols()? {
             if !protocols.contains(&protocol) {
                 protocols.push(protocol);
             }
         }
+        hooks.spool.validate()?;
         Ok(DispatcherOptions {
             queue_capacity: hooks.queue_capacity,
             max_in_flight: hooks.max_in_flight,
             protocols,
             on_outcome: None,
+            spool: hooks.spool.enabled().then(|| hooks.spool.clone()),
+            paused: false,
         })
+    }
+
+    /// Puts a durable event log (spool) behind the dispatcher: `hooks.spool.dir` and its bounds
+    /// and redelivery schedule (a relative `dir` is relative to the current directory here; the
+    /// loader makes it absolute against the config dir). A section whose `dir` is empty removes
+    /// the spool. Start the dispatcher with [`Dispatcher::try_new`](crate::Dispatcher::try_new)
+    /// to get the error when the spool cannot be opened (for example, locked by another
+    /// process). Needs the `spool` feature; without it [`Dispatcher::try_new`](crate::Dispatcher::try_new)
+    /// refuses such options.
+    pub fn with_spool(mut self, spool: SpoolSection) -> Self {
+        self.spool = spool.enabled().then_some(spool);
+        self
+    }
+
+    /// Starts the dispatcher with delivery paused: events are accepted (and spooled) but no hook
+    /// runs until [`Dispatcher::resume`](crate::Dispatcher::resume). For tools that must make
+    /// a batch durable before delivering it.
+    pub fn with_paused_start(mut self) -> Self {
+        self.paused = true;
+        self
+    }
+
+    pub(crate) fn without_spool(mut self) -> Self {
+        self.spool = None;
+        self
+    }
+
+    /// The spool section, when a spool is configured.
+    pub fn spool(&self) -> Option<&SpoolSection> {
+        self.spool.as_ref()
+    }
+
+    /// Whether delivery starts paused.
+    pub fn starts_paused(&self) -> bool {
+        self.paused
     }
 
     /// Sets how many accepted events may wait for a free slot; when that many wait,
@@ -210,6 +235,8 @@ impl fmt::Debug for DispatcherOptions {
             .field("max_in_flight", &self.max_in_flight)
             .field("protocols", &self.protocols)
             .field("on_outcome", &self.on_outcome.as_ref().map(|_| "Fn(..)"))
+            .field("spool", &self.spool)
+            .field("paused", &self.paused)
             .finish()
     }
 }

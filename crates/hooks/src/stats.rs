@@ -35,6 +35,25 @@ pub struct DispatcherStats {
     pub queued: u64,
     /// Hooks running now.
     pub in_flight: u64,
+    /// With a spool: events handed to the spool by `fire`/`fire_durable` (of `accepted`).
+    pub spooled: u64,
+    /// With a spool: events that found the in-memory queue full and were kept in the spool only,
+    /// to be read back when the queue drains (of `spooled`).
+    pub spilled: u64,
+    /// With a spool: events the spool refused (full, or broken), delivered from memory only.
+    pub bypassed: u64,
+    /// With a spool: deliveries that failed transiently and were deferred for redelivery (an
+    /// event deferred three times counts three).
+    pub deferred: u64,
+    /// With a spool: events given up as dead letters (expired past `max_age`, or failed
+    /// permanently); also counted in `failed`.
+    pub dead: u64,
+    /// With a spool: pending events of an earlier run replayed at start-up.
+    pub replayed: u64,
+    /// With a spool: deferred events redelivered when due.
+    pub redelivered: u64,
+    /// With a spool: damaged spool files set aside at start-up.
+    pub spool_corrupt: u64,
 }
 
 impl DispatcherStats {
@@ -79,6 +98,9 @@ pub struct ShutdownReport {
     pub accepted: u64,
     /// How long the first `shutdown` call took, from its start until nothing was left running.
     pub elapsed: Duration,
+    /// With a spool: events left in it, undelivered, for the next start (pending and deferred;
+    /// abandoned spooled events are among them). 0 without a spool.
+    pub kept: u64,
 }
 
 impl ShutdownReport {
@@ -98,6 +120,7 @@ impl ShutdownReport {
             filtered: stats.filtered,
             accepted: stats.accepted,
             elapsed,
+            kept: 0,
         }
     }
 }
@@ -115,6 +138,14 @@ pub(crate) struct Counters {
     pub(crate) abandoned_running: AtomicU64,
     pub(crate) queued: AtomicU64,
     pub(crate) in_flight: AtomicU64,
+    pub(crate) spooled: AtomicU64,
+    pub(crate) spilled: AtomicU64,
+    pub(crate) bypassed: AtomicU64,
+    pub(crate) deferred: AtomicU64,
+    pub(crate) dead: AtomicU64,
+    pub(crate) replayed: AtomicU64,
+    pub(crate) redelivered: AtomicU64,
+    pub(crate) spool_corrupt: AtomicU64,
 }
 
 impl Counters {
@@ -130,6 +161,14 @@ impl Counters {
             abandoned_running: self.abandoned_running.load(Acquire),
             queued: self.queued.load(Acquire),
             in_flight: self.in_flight.load(Acquire),
+            spooled: self.spooled.load(Acquire),
+            spilled: self.spilled.load(Acquire),
+            bypassed: self.bypassed.load(Acquire),
+            deferred: self.deferred.load(Acquire),
+            dead: self.dead.load(Acquire),
+            replayed: self.replayed.load(Acquire),
+            redelivered: self.redelivered.load(Acquire),
+            spool_corrupt: self.spool_corrupt.load(Acquire),
         }
     }
 }

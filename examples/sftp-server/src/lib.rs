@@ -42,18 +42,22 @@
 //!
 //! What is served: one directory, as `/`, to one user, with public-key authentication
 //! (Ed25519 and ECDSA keys; enable russh's `rsa` feature for RSA keys) and optionally a
-//! password. Commands: only a built-in `echo` (no shell is ever run), which fires an `SSH`
-//! event. Crypto: russh's `ring` backend (no aws-lc, no OpenSSL).
+//! password. Commands: a built-in `echo` (no shell is ever run), which fires an `SSH` event,
+//! and legacy SCP (`scp -O`: `scp -t`/`scp -f` with `-p` and `-r`, run by the example's own
+//! implementation of the protocol), which fires an `SCP` event; SFTPGo's rule decides which is
+//! which (exactly `scp` with at least two arguments is `SCP`). Crypto: russh's `ring` backend
+//! (no aws-lc, no OpenSSL).
 //!
 //! Metrics: [`install_metrics_exporter`] (the binary's `--metrics-address ADDR:PORT`) serves the
 //! hooks' metrics (docs/metrics.md) at `/metrics` with `metrics-exporter-prometheus`.
 //!
-//! Feature flags: none. MSRV: the workspace's `rust-version` (1.88).
+//! Feature flags: none. MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 
 mod channel_hook;
 mod metrics;
+mod scp;
 mod server;
 mod sftp;
 mod ssh;

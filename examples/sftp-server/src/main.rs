@@ -124,12 +124,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     match server.run(stop_signal()).await {
         Some(report) => println!(
-            "hooks: delivered={} failed={} abandoned={} refused={} elapsed_ms={}",
+            "hooks: delivered={} failed={} abandoned={} refused={} elapsed_ms={} kept={}",
             report.delivered,
             report.failed,
             report.abandoned,
             report.refused,
-            report.elapsed.as_millis()
+            report.elapsed.as_millis(),
+            report.kept
         ),
         None => println!("hooks: none configured"),
     }

@@ -76,7 +76,7 @@ impl Drop for SftpSession {
 }
 
 /// `path` as an absolute, normalised virtual path (`/` is the served root).
-fn virtual_path(path: &str) -> String {
+pub(crate) fn virtual_path(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for component in Path::new(path).components() {
         match component {

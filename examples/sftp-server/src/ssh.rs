@@ -1,5 +1,5 @@
 //! The per-connection russh [`Handler`]: authentication, channels, the `sftp` subsystem and
-//! the built-in `echo` command, and a [`ChannelHook`] per channel.
+//! the built-in `echo` command, legacy `scp` (see `scp.rs`), and a [`ChannelHook`] per channel.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,6 +14,7 @@ use russh::server::{
 use russh::{Channel, ChannelId};
 
 use crate::ChannelHook;
+use crate::scp::{self, ScpCommand};
 use crate::sftp::SftpSession;
 
 /// What every connection shares: who may log in, what is served, where events go.
@@ -165,18 +166,52 @@ impl Handler for Connection {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let command = String::from_utf8_lossy(data);
-        let mut words = command.split_whitespace();
-        if self.pending.remove(&channel_id).is_none() || words.next() != Some("echo") {
+        // Split shell-style, as SFTPGo does (no shell ever runs the command).
+        let words = shlex::split(&command).unwrap_or_default();
+        let channel = match (self.pending.remove(&channel_id), words.first()) {
+            (Some(channel), Some(name)) if name == "echo" || name == "scp" => channel,
             // A rejected command never becomes a connection, so it fires no hook (spec 1.2).
-            tracing::info!(peer = %self.peer, %command, "command rejected");
-            return session.channel_failure(channel_id);
+            _ => {
+                tracing::info!(peer = %self.peer, %command, "command rejected");
+                return session.channel_failure(channel_id);
+            }
+        };
+        if words[0] == "scp" {
+            // SFTPGo's rule: exactly `scp` with at least two arguments is SCP; with fewer it
+            // is refused, and fires nothing.
+            if words.len() < 3 {
+                tracing::info!(peer = %self.peer, %command, "scp with fewer than 2 arguments rejected");
+                return session.channel_failure(channel_id);
+            }
+            // SFTPGo's start instant for SCP: the exec request.
+            let hook = self.start_hook(channel_id, Protocol::Scp);
+            session.channel_success(channel_id)?;
+            let root = self.shared.root.clone();
+            let args = words[1..].to_vec();
+            // A task per channel, reading the channel's stream: never inside this handler,
+            // whose session loop is what delivers the channel's data.
+            tokio::spawn(async move {
+                let status = match ScpCommand::parse(&args) {
+                    Ok(scp) => scp::run(channel, root, scp).await,
+                    Err(message) => scp::refuse(channel, &message).await,
+                };
+                if let Some(hook) = hook {
+                    hook.finish(if status == 0 {
+                        "scp exited"
+                    } else {
+                        "scp failed"
+                    });
+                }
+            });
+            return Ok(());
         }
+        drop(channel);
         // SFTPGo's start instant for a command: the exec request. Any command other than scp
         // is protocol SSH.
         let hook = self.start_hook(channel_id, Protocol::Ssh);
         session.channel_success(channel_id)?;
         // The built-in `echo`: writes its arguments back; no shell is ever run.
-        let mut output = words.collect::<Vec<_>>().join(" ");
+        let mut output = words[1..].join(" ");
         output.push('\n');
         session.data(channel_id, output.into_bytes())?;
         session.exit_status_request(channel_id, 0)?;

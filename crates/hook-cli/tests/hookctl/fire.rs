@@ -292,3 +292,48 @@ fn a_storm_bigger_than_the_queue_is_fed_as_outcomes_return() {
     // Nothing was refused along the way (a refusal is logged at WARN).
     assert!(!stderr(&out).contains("refused"), "{}", stderr(&out));
 }
+
+#[test]
+fn username_placeholder_is_the_event_index() {
+    let server = TestServer::builder().start_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/hook");
+    let out = hookctl(
+        dir.path(),
+        &[
+            "fire",
+            "--hook",
+            &url,
+            "--events",
+            "4",
+            "--username",
+            "u{n}-{n}",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let reqs = server.blocking_wait_for_requests(4, Duration::from_secs(10));
+    let mut names: Vec<String> = reqs
+        .iter()
+        .map(|r| r.query_param("username").unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["u0-0", "u1-1", "u2-2", "u3-3"]);
+    // Without the placeholder, the name is used verbatim.
+    let out = hookctl(
+        dir.path(),
+        &[
+            "fire",
+            "--hook",
+            &url,
+            "--events",
+            "2",
+            "--username",
+            "{x}n",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let reqs = server.blocking_wait_for_requests(6, Duration::from_secs(10));
+    assert_eq!(reqs[5].query_param("username").as_deref(), Some("{x}n"));
+}

@@ -87,3 +87,78 @@ pub(crate) fn recording_hook(tail: &str) -> RecordingHook {
         script,
     }
 }
+
+/// A `hookctl` command with a clean environment (plus `extra_env`) in `dir`, not yet started;
+/// `prefix` is a wrapper command line (`prlimit ...`) run in front of it.
+pub(crate) fn hookctl_command(
+    dir: &Path,
+    prefix: &[&str],
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> Command {
+    let bin = env!("CARGO_BIN_EXE_hookctl");
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut cmd = Command::new(first);
+            cmd.args(rest).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    };
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(dir)
+        .args(args);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs `cmd` to completion with its output captured, killing it (and failing the test) when it
+/// has not exited within `bound`: a hang becomes a test failure, never a stuck test run. The
+/// bound is generous (the machine is shared); it is not a speed assertion.
+pub(crate) fn output_within(mut cmd: Command, bound: std::time::Duration) -> Output {
+    use std::process::Stdio;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hookctl");
+    wait_within(child, bound)
+}
+
+/// [`output_within`] for a child already started with piped stdout and stderr.
+pub(crate) fn wait_within(mut child: std::process::Child, bound: std::time::Duration) -> Output {
+    use std::io::Read;
+    let mut out_pipe = child.stdout.take().expect("piped stdout");
+    let mut err_pipe = child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let until = std::time::Instant::now() + bound;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for hookctl") {
+            break status;
+        }
+        if std::time::Instant::now() >= until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hookctl did not exit within {bound:?}: killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}

@@ -30,6 +30,9 @@ pub(super) fn decode(root: &Table) -> Result<HookConfig, ConfigError> {
     if let Some(hooks) = section(root, "hooks")? {
         decode_hooks(&Fields::new(hooks, "hooks"), &mut config)?;
     }
+    if let Some(nats) = section(root, "nats")? {
+        decode_nats(&Fields::new(nats, "nats"), &mut config)?;
+    }
     Ok(config)
 }
 
@@ -133,7 +136,7 @@ fn decode_command(t: &Fields<'_>, config: &mut HookConfig) -> Result<(), ConfigE
     )
 }
 
-const HOOKS_KEYS: [&str; 8] = [
+const HOOKS_KEYS: [&str; 9] = [
     "queue_capacity",
     "max_in_flight",
     "protocols",
@@ -142,19 +145,36 @@ const HOOKS_KEYS: [&str; 8] = [
     "kill_grace",
     "output_cap",
     "shutdown_deadline",
+    "spool",
 ];
+
+const SPOOL_KEYS: [&str; 7] = [
+    "dir",
+    "max_bytes",
+    "min_free_bytes",
+    "redeliver_min",
+    "redeliver_max",
+    "max_age",
+    "dead_max",
+];
+
+/// An unknown key of one of our own tables is an error naming it.
+fn check_known(t: &Fields<'_>, known: &[&str]) -> Result<(), ConfigError> {
+    for name in t.table.keys() {
+        if !known.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+            return Err(ConfigError::invalid(
+                format!("{}.{name}", t.key),
+                format!("unknown key; expected one of {}", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// Our own section: unlike SFTPGo's sections, an unknown key here is an error (a typo would
 /// otherwise be silently ignored).
 fn decode_hooks(t: &Fields<'_>, config: &mut HookConfig) -> Result<(), ConfigError> {
-    for name in t.table.keys() {
-        if !HOOKS_KEYS.iter().any(|k| k.eq_ignore_ascii_case(name)) {
-            return Err(ConfigError::invalid(
-                format!("hooks.{name}"),
-                format!("unknown key; expected one of {}", HOOKS_KEYS.join(", ")),
-            ));
-        }
-    }
+    check_known(t, &HOOKS_KEYS)?;
     let hooks = &mut config.hooks;
     t.set("queue_capacity", uint, &mut hooks.queue_capacity)?;
     t.set("max_in_flight", uint, &mut hooks.max_in_flight)?;
@@ -167,7 +187,76 @@ fn decode_hooks(t: &Fields<'_>, config: &mut HookConfig) -> Result<(), ConfigErr
     )?;
     t.set("kill_grace", float, &mut hooks.kill_grace)?;
     t.set("output_cap", uint, &mut hooks.output_cap)?;
-    t.set("shutdown_deadline", float, &mut hooks.shutdown_deadline)
+    t.set("shutdown_deadline", float, &mut hooks.shutdown_deadline)?;
+    if let Some(spool) = lookup(t.table, "hooks", "spool")? {
+        let ValueKind::Table(table) = &spool.kind else {
+            return Err(type_error("hooks.spool", "a table", spool));
+        };
+        let s = Fields::new(table, "hooks.spool");
+        check_known(&s, &SPOOL_KEYS)?;
+        let spool = &mut hooks.spool;
+        s.set("dir", string, &mut spool.dir)?;
+        s.set("max_bytes", uint64, &mut spool.max_bytes)?;
+        s.set("min_free_bytes", uint64, &mut spool.min_free_bytes)?;
+        s.set("redeliver_min", float, &mut spool.redeliver_min)?;
+        s.set("redeliver_max", float, &mut spool.redeliver_max)?;
+        s.set("max_age", float, &mut spool.max_age)?;
+        s.set("dead_max", uint, &mut spool.dead_max)?;
+    }
+    Ok(())
+}
+
+/// Every key of our `nats` section.
+pub(super) const NATS_KEYS: [&str; 13] = [
+    "subject_prefix",
+    "stream",
+    "create_stream",
+    "replicas",
+    "duplicate_window",
+    "ack_timeout",
+    "credentials_file",
+    "token",
+    "ca_certificates",
+    "certificates",
+    "skip_tls_verify",
+    "consumer",
+    "ack_wait",
+];
+
+/// Our `nats` section: an unknown key is an error, as in `hooks`. `nats.token` is a secret: a
+/// value of the wrong type is named, not shown.
+fn decode_nats(t: &Fields<'_>, config: &mut HookConfig) -> Result<(), ConfigError> {
+    for name in t.table.keys() {
+        if !NATS_KEYS.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+            return Err(ConfigError::invalid(
+                format!("nats.{name}"),
+                format!("unknown key; expected one of {}", NATS_KEYS.join(", ")),
+            ));
+        }
+    }
+    let nats = &mut config.nats;
+    t.set("subject_prefix", string, &mut nats.subject_prefix)?;
+    t.set("stream", string, &mut nats.stream)?;
+    t.set("create_stream", boolean, &mut nats.create_stream)?;
+    t.set("replicas", uint, &mut nats.replicas)?;
+    t.set("duplicate_window", float, &mut nats.duplicate_window)?;
+    t.set("ack_timeout", float, &mut nats.ack_timeout)?;
+    t.set("credentials_file", string, &mut nats.credentials_file)?;
+    t.set("token", string, &mut nats.token)?;
+    t.set("ca_certificates", string_list, &mut nats.ca_certificates)?;
+    t.set_entries(
+        "certificates",
+        |e| {
+            let mut pair = TlsKeyPair::default();
+            e.set("cert", string, &mut pair.cert)?;
+            e.set("key", string, &mut pair.key)?;
+            Ok(pair)
+        },
+        &mut nats.certificates,
+    )?;
+    t.set("skip_tls_verify", boolean, &mut nats.skip_tls_verify)?;
+    t.set("consumer", string, &mut nats.consumer)?;
+    t.set("ack_wait", float, &mut nats.ack_wait)
 }
 
 /// A top-level section: absent or `null` is `None`; anything but a table is an error.
@@ -229,7 +318,7 @@ fn describe(v: &Value) -> String {
 /// line written as text (`"Authorization: Bearer ..."`), value included (D11).
 fn type_error(key: &str, expected: &str, v: &Value) -> ConfigError {
     let found = match &v.kind {
-        ValueKind::String(_) if key.starts_with("http.headers") => {
+        ValueKind::String(_) if key.starts_with("http.headers") || key == "nats.token" => {
             "a string (not shown: it may hold a header value)".to_owned()
         }
         _ => describe(v),
@@ -278,6 +367,12 @@ fn int(v: &Value, key: &str) -> Result<i64, ConfigError> {
 fn uint(v: &Value, key: &str) -> Result<usize, ConfigError> {
     let n = int(v, key)?;
     usize::try_from(n).map_err(|_| type_error(key, "a non-negative integer", v))
+}
+
+/// A non-negative 64-bit integer (byte counts of our own section).
+fn uint64(v: &Value, key: &str) -> Result<u64, ConfigError> {
+    let n = int(v, key)?;
+    u64::try_from(n).map_err(|_| type_error(key, "a non-negative integer", v))
 }
 
 /// A float: integers and booleans convert, strings are read by `ParseFloat` (`""` is 0).

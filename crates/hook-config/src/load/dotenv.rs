@@ -10,6 +10,9 @@
 //!   unquoted (trimmed, ` #` starts a comment), `'single quoted'` (literal), or `"double quoted"`
 //!   (escapes `\n \r \t \" \\ \$`, may span lines); `$VAR` and `${VAR}` are expanded in unquoted
 //!   and double-quoted values from earlier lines of the file, then the environment map.
+//! * The values one file defines (every definition, after expansion) total at most 4 MiB: a
+//!   line that would go past it is an error naming it (expansion can repeat a value, so a few
+//!   lines could otherwise double it again and again).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,11 @@ use crate::{ConfigError, ConfigErrorKind};
 
 /// The largest env.d file read, in bytes.
 pub(crate) const MAX_ENV_FILE_SIZE: u64 = 1024 * 1024;
+
+/// The most bytes of values one env.d file may define, after expansion.
+pub(crate) const MAX_EXPANDED_SIZE: usize = 4 * 1024 * 1024;
+
+const TOO_BIG: &str = "the values expand to more than 4 MiB";
 
 /// Merges the files of `dir` (if it exists) into `env`; returns the files read, in order.
 pub(super) fn merge_env_dir(
@@ -85,6 +93,8 @@ pub(crate) fn parse(
     env: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, (usize, String)> {
     let mut vars = BTreeMap::new();
+    // What is left of MAX_EXPANDED_SIZE.
+    let mut budget = MAX_EXPANDED_SIZE;
     let lines: Vec<&str> = text.lines().collect();
     let mut i = 0;
     while i < lines.len() {
@@ -117,10 +127,11 @@ pub(crate) fn parse(
             check_trailing(&body[end + 1..], number)?;
             body[..end].to_owned()
         } else if let Some(body) = raw.strip_prefix('"') {
-            // A double-quoted value may continue on the following lines.
+            // A double-quoted value may continue on the following lines; each line is scanned once.
             let mut text = body.to_owned();
+            let mut scan = QuoteScan::default();
             let end = loop {
-                if let Some(end) = closing_quote(&text) {
+                if let Some(end) = scan.closing_quote(&text) {
                     break end;
                 }
                 let next = lines
@@ -131,14 +142,18 @@ pub(crate) fn parse(
                 i += 1;
             };
             check_trailing(&text[end + 1..], number)?;
-            expand(&unescape(&text[..end]), &vars, env)
+            expand(&unescape(&text[..end]), &vars, env, budget)
+                .ok_or((number, TOO_BIG.to_owned()))?
         } else {
             let unquoted = match raw.find(" #") {
                 Some(comment) => &raw[..comment],
                 None => raw,
             };
-            expand(unquoted.trim_end(), &vars, env)
+            expand(unquoted.trim_end(), &vars, env, budget).ok_or((number, TOO_BIG.to_owned()))?
         };
+        budget = budget
+            .checked_sub(value.len())
+            .ok_or((number, TOO_BIG.to_owned()))?;
         vars.insert(key.to_owned(), value);
     }
     Ok(vars)
@@ -153,18 +168,28 @@ fn check_trailing(rest: &str, number: usize) -> Result<(), (usize, String)> {
     }
 }
 
-/// Index of the first `"` not preceded by a backslash escape.
-fn closing_quote(s: &str) -> Option<usize> {
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => return Some(i),
-            _ => {}
+/// Finds the first `"` not preceded by a backslash escape in a text that grows between calls,
+/// scanning each byte once.
+#[derive(Default)]
+struct QuoteScan {
+    scanned: usize,
+    escaped: bool,
+}
+
+impl QuoteScan {
+    /// Index of the closing quote in `s`, whose first bytes are the ones already scanned.
+    fn closing_quote(&mut self, s: &str) -> Option<usize> {
+        for (i, b) in s.bytes().enumerate().skip(self.scanned) {
+            match b {
+                _ if self.escaped => self.escaped = false,
+                b'\\' => self.escaped = true,
+                b'"' => return Some(i),
+                _ => {}
+            }
         }
+        self.scanned = s.len();
+        None
     }
-    None
 }
 
 /// Backslash escapes of a double-quoted value; `\$` is kept as a marker for [`expand`].
@@ -189,18 +214,27 @@ fn unescape(s: &str) -> String {
 }
 
 /// Expands `$VAR` and `${VAR}` from `vars` (earlier lines) then `env`; unknown names expand to
-/// nothing; `\$` is a literal `$`.
-fn expand(s: &str, vars: &BTreeMap<String, String>, env: &BTreeMap<String, String>) -> String {
+/// nothing; `\$` is a literal `$`. `None` when the result would be longer than `budget` bytes.
+fn expand(
+    s: &str,
+    vars: &BTreeMap<String, String>,
+    env: &BTreeMap<String, String>,
+    budget: usize,
+) -> Option<String> {
     let lookup = |name: &str| {
         vars.get(name)
             .or_else(|| env.get(name))
-            .cloned()
-            .unwrap_or_default()
+            .map_or("", String::as_str)
     };
-    let mut out = String::with_capacity(s.len());
+    let mut out = String::with_capacity(s.len().min(budget));
     let bytes = s.as_bytes();
+    // Once a `${` has no `}` after it, no later one has: stop searching (linear, not quadratic).
+    let mut unclosed = false;
     let mut i = 0;
     while i < s.len() {
+        if out.len() > budget {
+            return None;
+        }
         if s[i..].starts_with("\\$") {
             out.push('$');
             i += 2;
@@ -208,10 +242,13 @@ fn expand(s: &str, vars: &BTreeMap<String, String>, env: &BTreeMap<String, Strin
         }
         if bytes[i] == b'$' {
             if s[i + 1..].starts_with('{') {
-                if let Some(close) = s[i + 2..].find('}') {
-                    out.push_str(&lookup(&s[i + 2..i + 2 + close]));
-                    i += close + 3;
-                    continue;
+                match (!unclosed).then(|| s[i + 2..].find('}')).flatten() {
+                    Some(close) => {
+                        out.push_str(lookup(&s[i + 2..i + 2 + close]));
+                        i += close + 3;
+                        continue;
+                    }
+                    None => unclosed = true,
                 }
             } else {
                 let len = s[i + 1..]
@@ -219,7 +256,7 @@ fn expand(s: &str, vars: &BTreeMap<String, String>, env: &BTreeMap<String, Strin
                     .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
                     .count();
                 if len > 0 {
-                    out.push_str(&lookup(&s[i + 1..i + 1 + len]));
+                    out.push_str(lookup(&s[i + 1..i + 1 + len]));
                     i += len + 1;
                     continue;
                 }
@@ -229,7 +266,7 @@ fn expand(s: &str, vars: &BTreeMap<String, String>, env: &BTreeMap<String, Strin
         out.push(c);
         i += c.len_utf8();
     }
-    out
+    (out.len() <= budget).then_some(out)
 }
 
 #[cfg(test)]
@@ -257,6 +294,48 @@ mod tests {
             ("G", "/home/u/x"),
         ]);
         assert_eq!(got, want);
+    }
+
+    /// Found while writing the fuzz target's bound (docs/fuzzing.md): each line doubling the
+    /// value of the line before made a 200-byte file expand to 2^25 bytes (and 1 KiB to more
+    /// memory than any machine has).
+    #[test]
+    fn dotenv_expansion_is_bounded() {
+        let mut text = String::from("A=xx\n");
+        for _ in 0..24 {
+            text.push_str("A=$A$A\n");
+        }
+        let (line, why) = parse(&text, &env(&[])).unwrap_err();
+        assert_eq!(line, 22, "{why}");
+        assert_eq!(why, "the values expand to more than 4 MiB");
+        // Expansion from the environment counts too.
+        let big = "x".repeat(3 * 1024 * 1024);
+        let err = parse("A=$BIG\nB=${BIG}\n", &env(&[("BIG", &big)])).unwrap_err();
+        assert_eq!(err.0, 2);
+        // Up to the limit is fine.
+        let got = parse("A=$BIG\n", &env(&[("BIG", &big)])).unwrap();
+        assert_eq!(got["A"].len(), big.len());
+    }
+
+    /// Worst cases for the scanners, a 1 MiB file each (docs/fuzzing.md: before the fix, each
+    /// rescanned the text from its start and took minutes).
+    #[test]
+    fn dotenv_scans_are_linear() {
+        let unclosed = format!("A={}\n", "${".repeat(512 * 1024));
+        let got = parse(&unclosed, &env(&[])).unwrap();
+        assert_eq!(got["A"], "${".repeat(512 * 1024));
+
+        let mut open_quote = String::from("A=\"");
+        open_quote.push_str(&"x\\\n".repeat(256 * 1024));
+        assert_eq!(
+            parse(&open_quote, &env(&[])).unwrap_err(),
+            (1, "unterminated double quote".to_owned())
+        );
+        open_quote.push_str("\"\n");
+        assert_eq!(
+            parse(&open_quote, &env(&[])).unwrap()["A"].len(),
+            2 * 256 * 1024
+        );
     }
 
     #[test]

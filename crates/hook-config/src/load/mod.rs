@@ -3,8 +3,11 @@
 
 mod decode;
 mod dotenv;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod sftpgo_env;
 mod weak;
+mod yaml_aliases;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,6 +16,10 @@ use std::path::{Path, PathBuf};
 use config::{FileFormat, Format};
 
 use crate::{ConfigError, ConfigErrorKind, HookConfig};
+
+/// The largest configuration file the loader reads, in bytes (8 MiB; SFTPGo's complete default
+/// `sftpgo.json` is about 20 KiB). A bigger file is refused, naming it, before it is parsed.
+pub const MAX_CONFIG_FILE_SIZE: u64 = 8 << 20;
 
 /// The name SFTPGo looks for in the config dir, without extension.
 pub const DEFAULT_CONFIG_NAME: &str = "sftpgo";
@@ -45,7 +52,10 @@ const SEARCH_EXTENSIONS: [&str; 12] = [
 ///    format from its extension: `json`, `yaml`/`yml`, `toml`), or else the first of
 ///    `sftpgo.json`, `sftpgo.toml`, `sftpgo.yaml`, `sftpgo.yml` found in the config dir (viper's
 ///    order), or else the defaults. Sections other than `common`, `http`, `command` and `hooks`
-///    are ignored; keys are case-insensitive; values are weakly typed (`"30"` for an integer);
+///    are ignored; keys are case-insensitive; values are weakly typed (`"30"` for an integer).
+///    The file must be a regular file of at most [`MAX_CONFIG_FILE_SIZE`] bytes, and a YAML file
+///    must not alias excessively (go-yaml's rule against "billion laughs" documents: a few
+///    hundred bytes that expand to billions of nodes); errors name the file;
 /// 4. the `SFTPGO_` overrides of spec 5.2 and D12 (see `docs/configuration.md`);
 /// 5. validation ([`HookConfig::validate`]), then relative certificate paths are made absolute
 ///    against the config dir.
@@ -217,18 +227,22 @@ fn format_of(file: &Path) -> Result<FileFormat, ConfigError> {
 
 fn read_file(file: &Path) -> Result<config::Map<String, config::Value>, ConfigError> {
     let format = format_of(file)?;
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        ConfigError::new(
-            ConfigErrorKind::Io,
+    let uri = file.display().to_string();
+    let text = read_bounded(file)?;
+    if matches!(format, FileFormat::Yaml)
+        && let Err(e) = yaml_aliases::check(&text)
+    {
+        return Err(ConfigError::new(
+            ConfigErrorKind::Parse,
             "",
             format!(
-                "{}: cannot read the configuration file: {e}",
-                file.display()
+                "{uri}: cannot parse the configuration file: document contains excessive \
+                 aliasing ({} of {} nodes would come from alias expansion; refused as go-yaml \
+                 refuses it)",
+                e.aliased, e.decoded
             ),
-        )
-        .with_source(e)
-    })?;
-    let uri = file.display().to_string();
+        ));
+    }
     format.parse(Some(&uri), &text).map_err(|e| {
         ConfigError::new(
             ConfigErrorKind::Parse,
@@ -238,6 +252,59 @@ fn read_file(file: &Path) -> Result<config::Map<String, config::Value>, ConfigEr
                 without_snippets(&e.to_string())
             ),
         )
+    })
+}
+
+/// The file's text: a regular file (a FIFO or a device would block or never end) of at most
+/// [`MAX_CONFIG_FILE_SIZE`] bytes, read with that bound whatever its size claims.
+fn read_bounded(file: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let io_error = |what: &str, e: std::io::Error| {
+        ConfigError::new(
+            ConfigErrorKind::Io,
+            "",
+            format!("{}: {what}: {e}", file.display()),
+        )
+        .with_source(e)
+    };
+    let refuse = |problem: String| {
+        ConfigError::new(
+            ConfigErrorKind::Io,
+            "",
+            format!("{}: {problem}", file.display()),
+        )
+    };
+    let meta =
+        std::fs::metadata(file).map_err(|e| io_error("cannot read the configuration file", e))?;
+    if !meta.is_file() {
+        return Err(refuse(
+            "cannot read the configuration file: not a regular file".to_owned(),
+        ));
+    }
+    let too_big = || {
+        refuse(format!(
+            "the configuration file is larger than {MAX_CONFIG_FILE_SIZE} bytes (8 MiB), the most \
+             the loader reads"
+        ))
+    };
+    if meta.len() > MAX_CONFIG_FILE_SIZE {
+        return Err(too_big());
+    }
+    let opened =
+        std::fs::File::open(file).map_err(|e| io_error("cannot read the configuration file", e))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    opened
+        .take(MAX_CONFIG_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error("cannot read the configuration file", e))?;
+    if bytes.len() as u64 > MAX_CONFIG_FILE_SIZE {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        refuse(format!(
+            "cannot read the configuration file: not valid UTF-8 (at byte {})",
+            e.utf8_error().valid_up_to()
+        ))
     })
 }
 

@@ -30,6 +30,8 @@ const HEADERS: &str = "SFTPGO_HTTP__HEADERS";
 const CERTIFICATES: &str = "SFTPGO_HTTP__CERTIFICATES";
 const COMMANDS: &str = "SFTPGO_COMMAND__COMMANDS";
 const HOOKS: &str = "SFTPGO_HOOKS__";
+const NATS: &str = "SFTPGO_NATS__";
+const NATS_CERTIFICATES: &str = "SFTPGO_NATS__CERTIFICATES";
 
 const HEADER_FIELDS: &[&str] = &["KEY", "VALUE", "URL"];
 const CERTIFICATE_FIELDS: &[&str] = &["CERT", "KEY"];
@@ -46,6 +48,7 @@ pub(super) fn apply(
     let mut headers = Indexed::new();
     let mut certificates = Indexed::new();
     let mut commands = Indexed::new();
+    let mut nats_certificates = Indexed::new();
     for (name, value) in env.range(PREFIX.to_owned()..) {
         if !name.starts_with(PREFIX) {
             break;
@@ -64,6 +67,17 @@ pub(super) fn apply(
             )?;
         } else if let Some(rest) = list_rest(name, COMMANDS) {
             collect(&mut commands, name, rest, value, COMMANDS, COMMAND_FIELDS)?;
+        } else if let Some(rest) = list_rest(name, NATS_CERTIFICATES) {
+            collect(
+                &mut nats_certificates,
+                name,
+                rest,
+                value,
+                NATS_CERTIFICATES,
+                CERTIFICATE_FIELDS,
+            )?;
+        } else if name.starts_with(NATS) {
+            apply_nats(config, name, value)?;
         } else {
             apply_scalar(config, name, value)?;
         }
@@ -86,6 +100,19 @@ pub(super) fn apply(
     merge(
         &mut config.http.certificates,
         certificates,
+        |c: &mut TlsKeyPair, field, _, value| {
+            match field {
+                "CERT" => c.cert = value.to_owned(),
+                _ => c.key = value.to_owned(),
+            }
+            Ok(())
+        },
+        |c| !c.cert.is_empty() && !c.key.is_empty(),
+    )?;
+
+    merge(
+        &mut config.nats.certificates,
+        nats_certificates,
         |c: &mut TlsKeyPair, field, _, value| {
             match field {
                 "CERT" => c.cert = value.to_owned(),
@@ -217,6 +244,11 @@ fn uint(var: &str, value: &str, key: &str) -> Result<usize, ConfigError> {
     n.ok_or_else(|| malformed(var, value, "a non-negative integer", key))
 }
 
+fn uint64(var: &str, value: &str, key: &str) -> Result<u64, ConfigError> {
+    let n = weak::parse_int(value).and_then(|n| u64::try_from(n).ok());
+    n.ok_or_else(|| malformed(var, value, "a non-negative integer", key))
+}
+
 fn float(var: &str, value: &str, key: &str) -> Result<f64, ConfigError> {
     weak::parse_float(value).ok_or_else(|| malformed(var, value, "a number", key))
 }
@@ -226,7 +258,7 @@ fn boolean(var: &str, value: &str, key: &str) -> Result<bool, ConfigError> {
 }
 
 /// Every scalar and string-list variable, with the key it sets.
-pub(crate) const SCALARS: [(&str, &str); 17] = [
+pub(crate) const SCALARS: [(&str, &str); 24] = [
     (
         "SFTPGO_COMMON__POST_DISCONNECT_HOOK",
         "common.post_disconnect_hook",
@@ -247,7 +279,70 @@ pub(crate) const SCALARS: [(&str, &str); 17] = [
     ("SFTPGO_HOOKS__KILL_GRACE", "hooks.kill_grace"),
     ("SFTPGO_HOOKS__OUTPUT_CAP", "hooks.output_cap"),
     ("SFTPGO_HOOKS__SHUTDOWN_DEADLINE", "hooks.shutdown_deadline"),
+    ("SFTPGO_HOOKS__SPOOL__DIR", "hooks.spool.dir"),
+    ("SFTPGO_HOOKS__SPOOL__MAX_BYTES", "hooks.spool.max_bytes"),
+    (
+        "SFTPGO_HOOKS__SPOOL__MIN_FREE_BYTES",
+        "hooks.spool.min_free_bytes",
+    ),
+    (
+        "SFTPGO_HOOKS__SPOOL__REDELIVER_MIN",
+        "hooks.spool.redeliver_min",
+    ),
+    (
+        "SFTPGO_HOOKS__SPOOL__REDELIVER_MAX",
+        "hooks.spool.redeliver_max",
+    ),
+    ("SFTPGO_HOOKS__SPOOL__MAX_AGE", "hooks.spool.max_age"),
+    ("SFTPGO_HOOKS__SPOOL__DEAD_MAX", "hooks.spool.dead_max"),
 ];
+
+/// Every variable of our `nats` section but the indexed `SFTPGO_NATS__CERTIFICATES__<i>__CERT|KEY`,
+/// with the key it sets.
+pub(crate) const NATS_SCALARS: [(&str, &str); 12] = [
+    ("SFTPGO_NATS__SUBJECT_PREFIX", "nats.subject_prefix"),
+    ("SFTPGO_NATS__STREAM", "nats.stream"),
+    ("SFTPGO_NATS__CREATE_STREAM", "nats.create_stream"),
+    ("SFTPGO_NATS__REPLICAS", "nats.replicas"),
+    ("SFTPGO_NATS__DUPLICATE_WINDOW", "nats.duplicate_window"),
+    ("SFTPGO_NATS__ACK_TIMEOUT", "nats.ack_timeout"),
+    ("SFTPGO_NATS__CREDENTIALS_FILE", "nats.credentials_file"),
+    ("SFTPGO_NATS__TOKEN", "nats.token"),
+    ("SFTPGO_NATS__CA_CERTIFICATES", "nats.ca_certificates"),
+    ("SFTPGO_NATS__SKIP_TLS_VERIFY", "nats.skip_tls_verify"),
+    ("SFTPGO_NATS__CONSUMER", "nats.consumer"),
+    ("SFTPGO_NATS__ACK_WAIT", "nats.ack_wait"),
+];
+
+fn apply_nats(c: &mut HookConfig, var: &str, value: &str) -> Result<(), ConfigError> {
+    let Some((_, key)) = NATS_SCALARS.iter().find(|(name, _)| *name == var) else {
+        let known: Vec<&str> = NATS_SCALARS.iter().map(|(n, _)| *n).collect();
+        return Err(ConfigError::invalid(
+            var,
+            format!(
+                "unknown variable; expected one of {}, or {NATS_CERTIFICATES}__<index>__CERT|KEY",
+                known.join(", ")
+            ),
+        ));
+    };
+    let key = *key;
+    let n = &mut c.nats;
+    match key {
+        "nats.subject_prefix" => n.subject_prefix = value.to_owned(),
+        "nats.stream" => n.stream = value.to_owned(),
+        "nats.create_stream" => n.create_stream = boolean(var, value, key)?,
+        "nats.replicas" => n.replicas = uint(var, value, key)?,
+        "nats.duplicate_window" => n.duplicate_window = float(var, value, key)?,
+        "nats.ack_timeout" => n.ack_timeout = float(var, value, key)?,
+        "nats.credentials_file" => n.credentials_file = value.to_owned(),
+        "nats.token" => n.token = value.to_owned(),
+        "nats.ca_certificates" => n.ca_certificates = weak::split_list(value),
+        "nats.skip_tls_verify" => n.skip_tls_verify = boolean(var, value, key)?,
+        "nats.consumer" => n.consumer = value.to_owned(),
+        _ => n.ack_wait = float(var, value, key)?,
+    }
+    Ok(())
+}
 
 fn apply_scalar(c: &mut HookConfig, var: &str, value: &str) -> Result<(), ConfigError> {
     let Some((_, key)) = SCALARS.iter().find(|(name, _)| *name == var) else {
@@ -288,7 +383,14 @@ fn apply_scalar(c: &mut HookConfig, var: &str, value: &str) -> Result<(), Config
         }
         "hooks.kill_grace" => c.hooks.kill_grace = float(var, value, key)?,
         "hooks.output_cap" => c.hooks.output_cap = uint(var, value, key)?,
-        _ => c.hooks.shutdown_deadline = float(var, value, key)?,
+        "hooks.shutdown_deadline" => c.hooks.shutdown_deadline = float(var, value, key)?,
+        "hooks.spool.dir" => c.hooks.spool.dir = value.to_owned(),
+        "hooks.spool.max_bytes" => c.hooks.spool.max_bytes = uint64(var, value, key)?,
+        "hooks.spool.min_free_bytes" => c.hooks.spool.min_free_bytes = uint64(var, value, key)?,
+        "hooks.spool.redeliver_min" => c.hooks.spool.redeliver_min = float(var, value, key)?,
+        "hooks.spool.redeliver_max" => c.hooks.spool.redeliver_max = float(var, value, key)?,
+        "hooks.spool.max_age" => c.hooks.spool.max_age = float(var, value, key)?,
+        _ => c.hooks.spool.dead_max = uint(var, value, key)?,
     }
     Ok(())
 }

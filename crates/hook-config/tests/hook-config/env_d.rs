@@ -91,3 +91,23 @@ fn env_d_syntax_error_names_file_and_line() {
     assert_eq!(err.kind(), ConfigErrorKind::Parse);
     assert!(err.to_string().contains("bad.env:2:"), "{err}");
 }
+
+#[test]
+fn env_d_expansion_past_4_mib_is_an_error_naming_file_and_line() {
+    let dir = dir_with_json("{}");
+    let env_d = dir.path().join("env.d");
+    std::fs::create_dir(&env_d).unwrap();
+    // 170 bytes that would expand to 2^25 bytes (and 1 KiB to far more than any memory).
+    let mut text = String::from("A=xx\n");
+    for _ in 0..24 {
+        text.push_str("A=$A$A\n");
+    }
+    std::fs::write(env_d.join("bomb.env"), text).unwrap();
+    let err = load_with(dir.path(), None, &[]).unwrap_err();
+    assert_eq!(err.kind(), ConfigErrorKind::Parse);
+    let shown = err.to_string();
+    assert!(
+        shown.ends_with("bomb.env:22: the values expand to more than 4 MiB"),
+        "{shown}"
+    );
+}

@@ -375,3 +375,70 @@ fn process_environment_is_the_default() {
     let l = Loader::new().config_dir(dir.path()).load().unwrap();
     assert_eq!(l.config.command.timeout, 11);
 }
+
+/// Issue 11, item 7: a configuration file is read with a bound, whatever its format, and must be
+/// a regular file; the error names the file.
+#[test]
+fn item7_configuration_files_are_bounded_and_regular() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = hook_config::MAX_CONFIG_FILE_SIZE as usize;
+    for (file, head, tail) in [
+        ("big.json", "{\"pad\": \"", "\"}"),
+        ("big.yaml", "pad: \"", "\"\n"),
+        ("big.toml", "pad = \"", "\"\n"),
+    ] {
+        // Exactly at the limit: read.
+        let pad = "x".repeat(limit - head.len() - tail.len());
+        std::fs::write(dir.path().join(file), format!("{head}{pad}{tail}")).unwrap();
+        load_with(dir.path(), Some(file), &[]).unwrap();
+        // One byte more: refused before parsing.
+        std::fs::write(dir.path().join(file), format!("{head}{pad}x{tail}")).unwrap();
+        let err = load_with(dir.path(), Some(file), &[]).unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::Io, "{file}");
+        assert!(err.to_string().contains(file), "{file}: {err}");
+        assert!(err.to_string().contains("larger than"), "{file}: {err}");
+        std::fs::remove_file(dir.path().join(file)).unwrap();
+    }
+    std::fs::create_dir(dir.path().join("dir.json")).unwrap();
+    let err = load_with(dir.path(), Some("dir.json"), &[]).unwrap_err();
+    assert!(
+        err.to_string().contains("dir.json") && err.to_string().contains("not a regular file"),
+        "{err}"
+    );
+}
+
+/// Issue 11, item 7: go-yaml's excessive-aliasing rule, through the loader.
+#[test]
+fn item7_a_yaml_alias_bomb_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (name, prev) in [
+        ("b", "a"),
+        ("c", "b"),
+        ("d", "c"),
+        ("e", "d"),
+        ("f", "e"),
+        ("g", "f"),
+        ("h", "g"),
+        ("i", "h"),
+    ] {
+        let refs = vec![format!("*{prev}"); 9].join(",");
+        bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    assert_eq!(bomb.len(), 342);
+    std::fs::write(dir.path().join("sftpgo.yaml"), &bomb).unwrap();
+    let err = load_with(dir.path(), None, &[]).unwrap_err();
+    assert_eq!(err.kind(), ConfigErrorKind::Parse);
+    assert!(err.to_string().contains("sftpgo.yaml"), "{err}");
+    assert!(err.to_string().contains("excessive aliasing"), "{err}");
+    // Aliases as SFTPGo users write them still load.
+    std::fs::write(
+        dir.path().join("sftpgo.yaml"),
+        "x-env: &env [A=1]\ncommand:\n  env: *env\n",
+    )
+    .unwrap();
+    let loaded = load_with(dir.path(), None, &[]).unwrap();
+    assert_eq!(loaded.config.command.env, ["A=1"]);
+}

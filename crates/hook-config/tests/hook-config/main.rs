@@ -9,6 +9,10 @@ mod env_d;
 mod env_overrides;
 #[cfg(feature = "load")]
 mod files;
+#[cfg(feature = "load")]
+mod nats;
 mod secrets;
+#[cfg(feature = "load")]
+mod spool;
 #[cfg(feature = "load")]
 mod support;

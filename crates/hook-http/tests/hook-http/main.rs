@@ -3,6 +3,7 @@
 
 mod config;
 mod deps;
+mod hardening;
 mod headers;
 mod pool;
 mod proxy;

@@ -293,3 +293,30 @@ async fn huge_deadline_and_waits_do_not_panic() {
     assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
     assert_eq!(err.attempts(), 1);
 }
+
+#[tokio::test]
+async fn the_last_retry_after_rides_on_the_error_for_a_spool() {
+    let server = TestServer::builder()
+        .default_response(Response::status(503).header("Retry-After", "120"))
+        .start()
+        .await;
+    let hook = quick(&server.url("/hook")).retry_max(0).build().unwrap();
+    let err = hook.send(&sample_event()).await.unwrap_err();
+    assert_eq!(err.status(), Some(HookStatus::Http(503)));
+    // Uncapped (the in-memory retries cap it; a spool's redelivery honours it as sent).
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+    assert_eq!(err.redelivery(), hook_core::Redelivery::Transient);
+
+    let server = TestServer::builder()
+        .default_response(Response::status(404))
+        .start()
+        .await;
+    let hook = quick(&server.url("/hook")).retry_max(0).build().unwrap();
+    let err = hook.send(&sample_event()).await.unwrap_err();
+    assert_eq!(err.retry_after(), None);
+    assert_eq!(err.redelivery(), hook_core::Redelivery::Permanent);
+    let refused = RefusedPort::new();
+    let hook = quick(&refused.url("/hook")).retry_max(0).build().unwrap();
+    let err = hook.send(&sample_event()).await.unwrap_err();
+    assert_eq!(err.redelivery(), hook_core::Redelivery::Transient);
+}

@@ -16,5 +16,7 @@ mod metrics;
 mod outcome;
 mod queue;
 mod shutdown;
+#[cfg(all(feature = "spool", feature = "http"))]
+mod spool;
 mod storm;
 mod support;

@@ -1,0 +1,397 @@
+//! The connection: servers, credentials and TLS from the `nats` section.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::ConnectOptions;
+use hook_config::{ConfigError, ConfigErrorKind, NatsSection, NatsServers, REDACTED};
+use hook_core::{Backend, ErrorKind, HookError, Redelivery};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// Everything needed to (re)connect, read and checked once when the hook or relay is built.
+#[derive(Clone)]
+pub(crate) struct ConnectPlan {
+    pub(crate) servers: NatsServers,
+    tls: Option<ClientConfig>,
+    token: Option<String>,
+    credentials: Option<String>,
+    timeout: Duration,
+    name: &'static str,
+}
+
+impl std::fmt::Debug for ConnectPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectPlan")
+            .field("servers", &self.servers)
+            .field("tls", &self.tls.is_some())
+            .field("token", &self.token.as_ref().map(|_| REDACTED))
+            .field("credentials", &self.credentials.is_some())
+            .finish()
+    }
+}
+
+impl ConnectPlan {
+    /// Reads the TLS files and the credentials file; errors name the key.
+    pub(crate) fn new(
+        servers: &NatsServers,
+        nats: &NatsSection,
+        name: &'static str,
+    ) -> Result<ConnectPlan, ConfigError> {
+        // A TLS configuration is always given: a server may require TLS on a nats:// URL. A
+        // `tls://` server makes TLS required.
+        let tls = Some(client_config(nats)?);
+        let credentials = if nats.credentials_file.is_empty() {
+            None
+        } else {
+            Some(read_credentials(&nats.credentials_file)?)
+        };
+        let token = (!nats.token.is_empty()).then(|| nats.token.clone());
+        Ok(ConnectPlan {
+            servers: servers.clone(),
+            tls,
+            token,
+            credentials,
+            timeout: nats.ack_timeout().max(Duration::from_secs(1)),
+            name,
+        })
+    }
+
+    fn options(&self) -> ConnectOptions {
+        let mut opts = ConnectOptions::new();
+        #[cfg(feature = "nkeys")]
+        if let Some(creds) = &self.credentials {
+            // Checked when the plan was made.
+            if let Ok(with) = ConnectOptions::with_credentials(creds) {
+                opts = with;
+            }
+        }
+        opts = opts
+            .name(self.name)
+            .connection_timeout(self.timeout)
+            .max_reconnects(None)
+            .require_tls(self.servers.requires_tls());
+        if let Some(tls) = &self.tls {
+            opts = opts.tls_client_config(tls.clone());
+        }
+        if let Some(token) = &self.token {
+            opts = opts.token(token.clone());
+        }
+        let shown = self.servers.to_string();
+        opts.event_callback(move |event| {
+            let shown = shown.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        tracing::info!(target: "hook_nats", servers = %shown, "connected to NATS")
+                    }
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!(target: "hook_nats", servers = %shown, "disconnected from NATS; reconnecting")
+                    }
+                    other => {
+                        tracing::debug!(target: "hook_nats", servers = %shown, "NATS: {other}")
+                    }
+                }
+            }
+        })
+    }
+
+    /// Connects; the first connection must succeed (later losses reconnect in the background).
+    pub(crate) async fn connect(&self) -> Result<async_nats::Client, HookError> {
+        let urls: Vec<String> = self.servers.urls().iter().map(|u| u.to_string()).collect();
+        self.options().connect(urls).await.map_err(|e| {
+            let (kind, redelivery) = match e.kind() {
+                _ if is_tls_failure(&e) => (ErrorKind::Tls, Redelivery::Permanent),
+                async_nats::ConnectErrorKind::Tls => (ErrorKind::Tls, Redelivery::Permanent),
+                async_nats::ConnectErrorKind::TimedOut => {
+                    (ErrorKind::Timeout, Redelivery::Transient)
+                }
+                async_nats::ConnectErrorKind::Authentication
+                | async_nats::ConnectErrorKind::AuthorizationViolation
+                | async_nats::ConnectErrorKind::ServerParse => {
+                    (ErrorKind::Other, Redelivery::Permanent)
+                }
+                _ => (ErrorKind::Transport, Redelivery::Transient),
+            };
+            HookError::new(
+                kind,
+                format!(
+                    "nats {}: cannot connect: {}",
+                    self.servers,
+                    self.scrub(&error_chain(&e))
+                ),
+            )
+            .with_backend(Backend::Nats)
+            .with_redelivery(redelivery)
+        })
+    }
+
+    /// `text` with every configured secret replaced by `xxxxx`.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for url in self.servers.urls() {
+            if let Some(pw) = url.password()
+                && !pw.is_empty()
+            {
+                out = out.replace(pw, REDACTED);
+            }
+        }
+        if let Some(token) = &self.token {
+            out = out.replace(token.as_str(), REDACTED);
+        }
+        out
+    }
+}
+
+/// Whether a connect error is a refused TLS handshake (async-nats reports most of them as I/O
+/// errors): a rustls error anywhere in the chain, or the alert a server sends.
+fn is_tls_failure(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    let text = error_chain(err).to_ascii_lowercase();
+    text.contains("peer certificate")
+        || text.contains("received fatal alert")
+        || text.contains("tls handshake")
+}
+
+/// An error and its sources, `: `-separated (async-nats puts the useful part in the source).
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Reads `nats.credentials_file` (a `.creds` file: user JWT and nkey seed); signing the server's
+/// nonce needs the `nkeys` feature.
+fn read_credentials(path: &str) -> Result<String, ConfigError> {
+    let key = "nats.credentials_file";
+    let text = String::from_utf8(read(key, "credentials", path)?)
+        .map_err(|_| ConfigError::invalid(key, format!("{path:?} is not text")))?;
+    #[cfg(feature = "nkeys")]
+    {
+        ConnectOptions::with_credentials(&text).map_err(|e| {
+            ConfigError::invalid(key, format!("{path:?} is not a NATS credentials file: {e}"))
+        })?;
+        Ok(text)
+    }
+    #[cfg(not(feature = "nkeys"))]
+    {
+        let _ = text;
+        Err(ConfigError::invalid(
+            key,
+            format!(
+                "{path:?}: a credentials file needs the `nkeys` feature of hook-nats, \
+                 which this build leaves out (use nats.token or user:password in the URL)"
+            ),
+        ))
+    }
+}
+
+fn read(key: &str, what: &str, path: &str) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|e| {
+        ConfigError::new(
+            ConfigErrorKind::Io,
+            key,
+            format!("unable to load {what} {path:?}: {e}"),
+        )
+    })
+}
+
+fn certificates(
+    key: &str,
+    what: &str,
+    path: &str,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let pem = read(key, what, path)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConfigError::invalid(key, format!("{path:?} is not valid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{path:?} holds no PEM certificate"),
+        ));
+    }
+    Ok(certs)
+}
+
+/// The rustls client configuration (ring): the system roots plus `nats.ca_certificates`, the
+/// client pair of `nats.certificates`, or no verification with `nats.skip_tls_verify`.
+fn client_config(nats: &NatsSection) -> Result<ClientConfig, ConfigError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    let _ = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    for (i, path) in nats.ca_certificates.iter().enumerate() {
+        let key = format!("nats.ca_certificates[{i}]");
+        for cert in certificates(&key, "CA certificate", path)? {
+            roots.add(cert).map_err(|e| {
+                ConfigError::invalid(
+                    key.as_str(),
+                    format!("unable to add CA certificate {path:?}: {e}"),
+                )
+            })?;
+        }
+    }
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| ConfigError::invalid("nats", format!("TLS setup failed: {e}")))?;
+    let builder = if nats.skip_tls_verify {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+    } else if roots.is_empty() {
+        // No trust anchor at all: every handshake fails with "unknown issuer", clearly.
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoRoots))
+    } else {
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| ConfigError::invalid("nats.ca_certificates", e.to_string()))?;
+        builder.with_webpki_verifier(verifier)
+    };
+    match nats.certificates.first() {
+        None => Ok(builder.with_no_client_auth()),
+        Some(pair) => {
+            let chain = certificates("nats.certificates[0].cert", "certificate", &pair.cert)?;
+            let key_pem = read("nats.certificates[0].key", "key", &pair.key)?;
+            let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+                ConfigError::invalid(
+                    "nats.certificates[0].key",
+                    format!(
+                        "unable to load key pair {:?}, {:?}: {e}",
+                        pair.cert, pair.key
+                    ),
+                )
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                ConfigError::invalid(
+                    "nats.certificates[0]",
+                    format!(
+                        "unable to load key pair {:?}, {:?}: {e}",
+                        pair.cert, pair.key
+                    ),
+                )
+            })
+        }
+    }
+}
+
+/// `nats.skip_tls_verify`: any certificate and name; the handshake signature is still checked.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// No trust anchor configured or found: refuse every certificate as of unknown issuer.
+#[derive(Debug)]
+struct NoRoots;
+
+impl ServerCertVerifier for NoRoots {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ))
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
