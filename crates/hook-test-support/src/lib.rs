@@ -45,6 +45,9 @@
 //!   [`ServerTls`] configurations built from them. [`client_config`] for rustls clients.
 //! * [`write_script`], [`write_file_safely`], [`record_script_body`], [`read_records`]: scripts
 //!   for exec tests.
+//! * [`Prometheus`]: Debian's real `prometheus` on a free loopback port, 1 s scrapes, queried
+//!   through its HTTP API, stopped by PID; [`http_get`] to scrape an exporter.
+
 //! * [`NatsServer`], [`NatsCluster`]: Debian's real `nats-server` with JetStream, one node or
 //!   a 3-node loopback cluster, each with a temporary store, stopped by PID.
 //! * [`sample_event`] and friends: [`hook_core::DisconnectEvent`] values.
@@ -58,6 +61,7 @@ mod misbehaving;
 
 mod nats;
 mod pki;
+mod prometheus;
 mod scripts;
 mod server;
 mod tls;
@@ -69,6 +73,7 @@ pub use misbehaving::{MisbehavingServer, Misbehaviour};
 
 pub use nats::{NatsCluster, NatsServer, NatsTls, nats_server_bin};
 pub use pki::{Ca, Identity, Pki, SERVER_NAMES};
+pub use prometheus::{PROMETHEUS_WAIT, Prometheus, http_get};
 pub use scripts::{
     ScriptRecord, read_records, record_script_body, sh_quote, wait_for_records, write_file_safely,
     write_script,

@@ -2,7 +2,8 @@
 //! connection's task pays at disconnect), and fire-to-outcome of a batch (queue, slot, hook task,
 //! outcome callback, counters).
 //!
-//! Also `fire` with the durable spool on (`hooks.spool`): what it adds is the hand-off to the
+//! `Dispatcher::fire` is measured twice: without a recorder and with
+//! metrics-exporter-prometheus' recorder installed. Also `fire` with the durable spool on (`hooks.spool`): what it adds is the hand-off to the
 //! spool's writer thread (encoding the record, one channel send); the commits happen on that
 //! thread, outside the timed part.
 //!
@@ -74,16 +75,11 @@ fn counting_with(
     (dispatcher, done, notify)
 }
 
-fn dispatch(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-
-    // `fire` alone: only the calls are timed, in chunks the queue holds; the runtime runs the
-    // queued events between chunks, outside the timed part.
+/// `fire` alone: only the calls are timed, in chunks the queue holds; the runtime runs the
+/// queued events between chunks, outside the timed part.
+fn bench_fire(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str) {
     let (dispatcher, done, notify) = rt.block_on(async { counting(150) });
-    c.bench_function("Dispatcher::fire (returns at once)", |b| {
+    c.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut timed = Duration::ZERO;
             let mut left = iters;
@@ -106,6 +102,31 @@ fn dispatch(c: &mut Criterion) {
             timed
         });
     });
+}
+
+fn dispatch(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    bench_fire(c, &rt, "Dispatcher::fire (returns at once)");
+    // The same with metrics-exporter-prometheus' recorder installed (for this thread, around the
+    // current-thread runtime every task runs on): what the `metrics` feature costs when used.
+    #[cfg(feature = "metrics")]
+    {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        metrics::with_local_recorder(&recorder, || {
+            bench_fire(c, &rt, "Dispatcher::fire, Prometheus recorder installed");
+        });
+        assert!(
+            recorder
+                .handle()
+                .render()
+                .contains("hooks_events_fired_total"),
+            "the recorder saw the fires"
+        );
+    }
 
     // `fire` with the spool on: the same chunks; between chunks the runtime delivers and the
     // writer commits (appends, then the batched acks), outside the timed part.

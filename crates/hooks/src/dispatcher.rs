@@ -16,6 +16,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
+use crate::metrics::{Metrics, Timer};
 use crate::options::OutcomeCallback;
 use crate::stats::Counters;
 use crate::{DispatcherOptions, DispatcherStats, FireError, FireErrorKind, Fired, ShutdownReport};
@@ -95,6 +96,7 @@ pub(crate) struct Shared {
     hook: Arc<dyn Hook>,
     on_outcome: Option<OutcomeCallback>,
     pub(crate) counters: Counters,
+    pub(crate) metrics: Metrics,
     /// The spool, when one is configured and open.
     #[cfg(feature = "spool")]
     durable: Option<Arc<crate::durable::Durable>>,
@@ -254,6 +256,7 @@ impl Dispatcher {
             hook,
             on_outcome: options.take_on_outcome(),
             counters,
+            metrics: Metrics::new(queue_capacity, max_in_flight),
             #[cfg(feature = "spool")]
             durable,
         });
@@ -300,7 +303,9 @@ impl Dispatcher {
     pub fn fire(&self, event: DisconnectEvent) -> Result<Fired, FireError> {
         let inner = &*self.inner;
         let counters = &inner.shared.counters;
+        inner.shared.metrics.fired(event.protocol());
         if !inner.protocols.contains(&event.protocol()) {
+            inner.shared.metrics.filtered(event.protocol());
             counters.filtered.fetch_add(1, Release);
             return Ok(Fired::Filtered);
         }
@@ -314,6 +319,7 @@ impl Dispatcher {
         // Counted before the send so the dispatcher task, which decrements it, never sees it
         // go below zero.
         counters.queued.fetch_add(1, AcqRel);
+        inner.shared.metrics.queue_depth(1);
         match inner.tx.try_send(Job::new(event, false)) {
             Ok(()) => {
                 counters.accepted.fetch_add(1, Release);
@@ -321,6 +327,7 @@ impl Dispatcher {
             }
             Err(err) => {
                 counters.queued.fetch_sub(1, AcqRel);
+                inner.shared.metrics.queue_depth(-1);
                 let (kind, event) = match err {
                     mpsc::error::TrySendError::Full(job) => (FireErrorKind::QueueFull, job.event),
                     mpsc::error::TrySendError::Closed(job) => {
@@ -355,6 +362,7 @@ impl Dispatcher {
                     }
                 };
                 counters.queued.fetch_add(1, AcqRel);
+                inner.shared.metrics.queue_depth(1);
                 counters.accepted.fetch_add(1, Release);
                 if spooled {
                     counters.spooled.fetch_add(1, Release);
@@ -433,6 +441,7 @@ impl Dispatcher {
             let spilled = match inner.tx.try_reserve() {
                 Ok(permit) => {
                     counters.queued.fetch_add(1, AcqRel);
+                    inner.shared.metrics.queue_depth(1);
                     permit.send(Job::new(event.clone(), true));
                     false
                 }
@@ -483,6 +492,7 @@ impl Dispatcher {
     fn refuse(&self, kind: FireErrorKind, event: DisconnectEvent) -> FireError {
         let inner = &*self.inner;
         let counters = &inner.shared.counters;
+        inner.shared.metrics.refused(kind);
         match kind {
             FireErrorKind::QueueFull => counters.refused_queue_full.fetch_add(1, Release),
             _ => counters.refused_shutting_down.fetch_add(1, Release),
@@ -637,6 +647,8 @@ impl Queue {
             let counters = &self.shared.counters;
             counters.abandoned_queued.fetch_add(1, Release);
             counters.queued.fetch_sub(1, AcqRel);
+            self.shared.metrics.abandoned(false);
+            self.shared.metrics.queue_depth(-1);
         }
     }
 }
@@ -760,8 +772,8 @@ async fn dispatch(
             () = at_deadline(&mut deadline) => break 'start false,
             job = queue.rx.recv() => match job {
                 Some(job) => {
-                    let counters = &shared.counters;
-                    counters.queued.fetch_sub(1, AcqRel);
+                    shared.counters.queued.fetch_sub(1, AcqRel);
+                    shared.metrics.queue_depth(-1);
                     (job, None)
                 }
                 None => break 'start true,
@@ -775,6 +787,7 @@ async fn dispatch(
             },
         };
         shared.counters.in_flight.fetch_add(1, AcqRel);
+        shared.metrics.in_flight(1);
         // The guard exists before the task is spawned: a task aborted before its first poll
         // (at the deadline, or when the dispatcher is dropped) drops it unpolled, and the guard
         // still reports and counts the event as cancelled.
@@ -831,6 +844,7 @@ async fn run_hook(mut guard: Running) {
         username = event.username(),
         duration_ms = u64::try_from(event.duration_ms()).unwrap_or(u64::MAX),
     );
+    let timer = Timer::start();
     let outcome = guard
         .shared
         .hook
@@ -838,6 +852,7 @@ async fn run_hook(mut guard: Running) {
         .instrument(span)
         .await;
     guard.reported = true;
+    guard.shared.metrics.finished(timer, &outcome);
     let settled = guard.shared.settle(&guard.job, &outcome);
     let counters = &guard.shared.counters;
     match settled {
@@ -903,8 +918,10 @@ impl Drop for Running {
             );
             self.shared.report(&self.job.event, &Err(cancelled));
             self.shared.counters.abandoned_running.fetch_add(1, Release);
+            self.shared.metrics.abandoned(true);
         }
         self.shared.counters.in_flight.fetch_sub(1, AcqRel);
+        self.shared.metrics.in_flight(-1);
     }
 }
 

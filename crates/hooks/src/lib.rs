@@ -42,6 +42,9 @@
 //! * `nats` (not default): NATS JetStream hooks (`common.post_disconnect_hook` = `nats://` or
 //!   `tls://` URLs), with `hook-nats`.
 //! * `load`: the configuration loader (`sftpgo.{json,yaml,yml,toml}` and `SFTPGO_` variables).
+//! * `metrics`: counters, gauges and histograms through the `metrics` facade ([`metrics`]
+//!   module; nothing is recorded until the application installs a recorder).
+
 //! * `spool`: durable delivery through an embedded event log (`hook-spool`), used when
 //!   `hooks.spool.dir` is set: events survive crashes, `kill -9` and endpoint outages and are
 //!   delivered at least once (deduplicate on [`EventId`]). Start the dispatcher with
@@ -60,6 +63,7 @@ mod dispatcher;
 #[cfg(feature = "spool")]
 mod durable;
 mod fire;
+pub mod metrics;
 mod options;
 mod start;
 mod stats;

@@ -48,15 +48,20 @@
 //! which (exactly `scp` with at least two arguments is `SCP`). Crypto: russh's `ring` backend
 //! (no aws-lc, no OpenSSL).
 //!
+//! Metrics: [`install_metrics_exporter`] (the binary's `--metrics-address ADDR:PORT`) serves the
+//! hooks' metrics (docs/metrics.md) at `/metrics` with `metrics-exporter-prometheus`.
+//!
 //! Feature flags: none. MSRV: the workspace's `rust-version` (1.90).
 
 #![forbid(unsafe_code)]
 
 mod channel_hook;
+mod metrics;
 mod scp;
 mod server;
 mod sftp;
 mod ssh;
 
 pub use channel_hook::ChannelHook;
+pub use metrics::install_metrics_exporter;
 pub use server::{Error, Settings, SftpServer, load_authorized_keys, load_host_key};

@@ -49,6 +49,9 @@ struct Args {
     /// The configuration file, relative to the config dir unless absolute.
     #[arg(long, value_name = "FILE", env = "SFTPGO_CONFIG_FILE")]
     config_file: Option<PathBuf>,
+    /// Serve the hooks' metrics for Prometheus at http://ADDR:PORT/metrics (docs/metrics.md).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_address: Option<SocketAddr>,
     /// Log at DEBUG instead of INFO.
     #[arg(long, short)]
     verbose: bool,
@@ -108,6 +111,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         settings.host_key = Some(load_host_key(path)?);
     }
 
+    // Before the server (and its dispatcher) starts, so every metric is described and counted.
+    if let Some(listen) = args.metrics_address {
+        sftp_server_example::install_metrics_exporter(listen)?;
+        println!("metrics on http://{listen}/metrics");
+    }
     let server = SftpServer::bind(settings, &config).await?;
     if server.dispatcher().is_none() {
         tracing::warn!("common.post_disconnect_hook is empty: no hook will run");
@@ -144,4 +152,38 @@ async fn stop_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("stopping: no new connections, disconnecting clients, draining hooks");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_address_takes_an_address_and_a_port() {
+        let args = Args::try_parse_from([
+            "sftp-server",
+            "--root",
+            "/srv",
+            "--user",
+            "alice",
+            "--metrics-address",
+            "127.0.0.1:9464",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.metrics_address,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        let err = Args::try_parse_from([
+            "sftp-server",
+            "--root",
+            "/srv",
+            "--user",
+            "alice",
+            "--metrics-address",
+            "9464",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("--metrics-address"), "{err}");
+    }
 }

@@ -86,6 +86,9 @@ pub enum Error {
     /// Generating the ephemeral host key failed.
     #[error("generating a host key: {0}")]
     HostKey(String),
+    /// The metrics exporter could not start (`--metrics-address`; the message names it).
+    #[error("{0}")]
+    Metrics(String),
     /// Listening failed, or reading the listening address.
     #[error("{0}")]
     Io(#[from] std::io::Error),

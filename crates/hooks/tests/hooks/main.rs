@@ -11,6 +11,8 @@ mod filter;
 mod http;
 mod limits;
 mod logging;
+#[cfg(all(feature = "metrics", feature = "http"))]
+mod metrics;
 mod outcome;
 mod queue;
 mod shutdown;
