@@ -75,6 +75,11 @@ pub(crate) struct RelayArgs {
     /// Exit when no message arrived for S seconds (and no hook is running).
     #[arg(long, value_name = "SECONDS")]
     pub(crate) idle_exit: Option<f64>,
+
+    /// Serve the relay's and the dispatcher's metrics for Prometheus at
+    /// http://ADDR:PORT/metrics (docs/metrics.md).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub(crate) metrics_address: Option<std::net::SocketAddr>,
 }
 
 /// `hookctl spool ...`

@@ -104,6 +104,11 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
 
     let runtime = crate::runtime::start(matches!(target, HookTarget::Http(_)))?;
     runtime.block_on(async move {
+        // Before the dispatcher: it registers its metrics when it starts.
+        if let Some(listen) = args.metrics_address {
+            install_metrics_exporter(listen)?;
+        }
+        let relay_metrics = RelayMetrics::new();
         let hook = hooks::build_hook(&config)?.ok_or("no hook configured")?;
         let max_ack_pending = (concurrency * WINDOW_PER_SLOT * 4).max(4096);
         let source = RelaySource::connect(&servers, &config.nats, &schedule, max_ack_pending)
@@ -215,6 +220,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                             }
                             acked += 1;
                             handled += 1;
+                            relay_metrics.acked();
                             latencies.push(delivery.elapsed());
                             last_handled = Instant::now();
                         }
@@ -233,6 +239,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                                     tracing::warn!(id = %id, "relay: NAK failed (redelivered after nats.ack_wait): {e}");
                                 }
                                 naked += 1;
+                                relay_metrics.naked.increment(1);
                             } else {
                                 let why = if !is_transient(&err) {
                                     "permanent failure".to_owned()
@@ -250,6 +257,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                                 }
                                 failed += 1;
                                 handled += 1;
+                                relay_metrics.terminated();
                                 latencies.push(elapsed);
                                 last_handled = Instant::now();
                             }
@@ -265,6 +273,9 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                         Ok(info) => (u32::try_from(info.delivered).unwrap_or(u32::MAX), info.stream_sequence),
                         Err(_) => (1, 0),
                     };
+                    if delivered > 1 {
+                        relay_metrics.redelivered.increment(1);
+                    }
                     match decode_body(&message.payload) {
                         Ok(event) => {
                             // Held here (sending progress) until a hook slot is free.
@@ -284,6 +295,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                             let _ = message.ack_with(AckKind::Term).await;
                             failed += 1;
                             handled += 1;
+                            relay_metrics.terminated();
                             last_handled = Instant::now();
                             give_back(&credits, &mut issued, budget, handled);
                         }
@@ -325,6 +337,82 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         println!("{}", summary_line(handled, failed, elapsed, &mut latencies));
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The relay's counters (docs/metrics.md), registered once; no-ops without `--metrics-address`.
+struct RelayMetrics {
+    handled: metrics::Counter,
+    acked: metrics::Counter,
+    naked: metrics::Counter,
+    terminated: metrics::Counter,
+    redelivered: metrics::Counter,
+}
+
+impl RelayMetrics {
+    fn new() -> RelayMetrics {
+        use hooks::metrics::names;
+        let counter = |name: &'static str, help: &'static str| {
+            metrics::describe_counter!(name, help);
+            let c = metrics::counter!(name);
+            // The series exists from the start, at 0, so that rules see it.
+            c.increment(0);
+            c
+        };
+        RelayMetrics {
+            handled: counter(
+                names::RELAY_HANDLED,
+                "Messages the relay took from the JetStream consumer and ran the hook for (acked or terminated).",
+            ),
+            acked: counter(
+                names::RELAY_ACKED,
+                "Messages acknowledged after the hook succeeded.",
+            ),
+            naked: counter(
+                names::RELAY_NAKED,
+                "Messages negatively acknowledged for a later redelivery (transient failure).",
+            ),
+            terminated: counter(
+                names::RELAY_TERMINATED,
+                "Messages terminated: never redelivered (permanent failure, too many deliveries, too old, undecodable).",
+            ),
+            redelivered: counter(
+                names::RELAY_REDELIVERED,
+                "Messages received that the stream had delivered before.",
+            ),
+        }
+    }
+
+    fn acked(&self) {
+        self.acked.increment(1);
+        self.handled.increment(1);
+    }
+
+    fn terminated(&self) {
+        self.terminated.increment(1);
+        self.handled.increment(1);
+    }
+}
+
+/// `--metrics-address`: metrics-exporter-prometheus as the global recorder, serving
+/// `http://LISTEN/metrics`, with the hooks' histogram buckets.
+fn install_metrics_exporter(listen: std::net::SocketAddr) -> Result<(), Box<dyn Error>> {
+    use hooks::metrics::{ATTEMPTS_BUCKETS, DURATION_BUCKETS, names};
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let error = |e: &dyn std::fmt::Display| format!("--metrics-address {listen}: {e}");
+    PrometheusBuilder::new()
+        .with_http_listener(listen)
+        .set_buckets_for_metric(
+            Matcher::Full(names::DELIVERY_DURATION.into()),
+            &DURATION_BUCKETS,
+        )
+        .map_err(|e| error(&e))?
+        .set_buckets_for_metric(
+            Matcher::Full(names::DELIVERY_ATTEMPTS.into()),
+            &ATTEMPTS_BUCKETS,
+        )
+        .map_err(|e| error(&e))?
+        .install()
+        .map_err(|e| error(&e).into())
 }
 
 /// Pulls exactly as many messages as there are free credits (at least one, at most `window`),

@@ -16,7 +16,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
-use crate::metrics::{Metrics, Timer};
+use crate::metrics::{Metrics, SpoolEvent, Timer};
 use crate::options::OutcomeCallback;
 use crate::stats::Counters;
 use crate::{DispatcherOptions, DispatcherStats, FireError, FireErrorKind, Fired, ShutdownReport};
@@ -260,6 +260,10 @@ impl Dispatcher {
             #[cfg(feature = "spool")]
             durable,
         });
+        shared.metrics.spool(
+            SpoolEvent::CorruptFile,
+            shared.counters.spool_corrupt.load(Acquire),
+        );
         let queue = Queue {
             rx,
             shared: Arc::clone(&shared),
@@ -358,6 +362,7 @@ impl Dispatcher {
                     Ok(()) => true,
                     Err(err) => {
                         durable.bypassed(&err, counters);
+                        inner.shared.metrics.spool(SpoolEvent::Bypassed, 1);
                         false
                     }
                 };
@@ -380,6 +385,7 @@ impl Dispatcher {
                         counters.accepted.fetch_add(1, Release);
                         counters.spooled.fetch_add(1, Release);
                         counters.spilled.fetch_add(1, Release);
+                        inner.shared.metrics.spool(SpoolEvent::Spilled, 1);
                         let _ = durable.spill_tx.send(crate::durable::Spilled {
                             id,
                             committed: Some(committed),
@@ -449,6 +455,7 @@ impl Dispatcher {
                 Err(mpsc::error::TrySendError::Closed(())) => false,
                 Err(mpsc::error::TrySendError::Full(())) => {
                     counters.spilled.fetch_add(1, Release);
+                    inner.shared.metrics.spool(SpoolEvent::Spilled, 1);
                     true
                 }
             };

@@ -103,8 +103,8 @@ pub mod names {
     /// Counter: messages received that the stream had delivered before.
     pub const RELAY_REDELIVERED: &str = "hooks_relay_messages_redelivered_total";
 
-    /// The dispatcher's metrics (recorded by this crate).
-    pub const DISPATCHER: [&str; 12] = [
+    /// The dispatcher's metrics (recorded by this crate), the spool's counters included.
+    pub const DISPATCHER: [&str; 16] = [
         EVENTS_FIRED,
         EVENTS_FILTERED,
         EVENTS_REFUSED,
@@ -117,6 +117,10 @@ pub mod names {
         QUEUE_CAPACITY,
         IN_FLIGHT,
         IN_FLIGHT_LIMIT,
+        SPOOL_BYPASSED,
+        SPOOL_SPILLED,
+        SPOOL_REPLAYED,
+        SPOOL_CORRUPT_FILES,
     ];
 }
 
@@ -160,6 +164,26 @@ pub fn describe() {
             names::EVENTS_FAILED,
             Unit::Count,
             "Post-disconnect events whose hook failed, by error kind."
+        );
+        describe_counter!(
+            names::SPOOL_BYPASSED,
+            Unit::Count,
+            "Events delivered from memory only because the spool refused them (full, broken)."
+        );
+        describe_counter!(
+            names::SPOOL_SPILLED,
+            Unit::Count,
+            "Events kept only in the spool because the in-memory queue was full (delayed, not refused)."
+        );
+        describe_counter!(
+            names::SPOOL_REPLAYED,
+            Unit::Count,
+            "Pending events replayed from the spool at start-up."
+        );
+        describe_counter!(
+            names::SPOOL_CORRUPT_FILES,
+            Unit::Count,
+            "Damaged spool files renamed aside at start-up."
         );
         describe_counter!(
             names::EVENTS_ABANDONED,
@@ -220,8 +244,10 @@ struct Handles {
     /// By [`protocol_index`], registered on first use (a series per protocol seen).
     fired: [OnceLock<Counter>; PROTOCOLS],
     filtered: [OnceLock<Counter>; PROTOCOLS],
-    /// `queue_full`, `shutting_down`.
+    /// `queue_full`, `shutting_down`, `spool_full`, `spool_unavailable`, `no_spool`.
     refused: [Counter; 5],
+    /// The spool's counters: bypassed, spilled, replayed, corrupt files.
+    spool: [Counter; 4],
     /// `queued`, `running`.
     abandoned: [Counter; 2],
     queue_depth: Gauge,
@@ -297,6 +323,20 @@ fn kind_index(kind: ErrorKind) -> Option<usize> {
     })
 }
 
+/// What the spool did, for [`Metrics::spool`] (the index of its counter).
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
+pub(crate) enum SpoolEvent {
+    /// Delivered from memory only: the spool refused the event.
+    Bypassed = 0,
+    /// Kept in the spool only: the queue was full.
+    Spilled = 1,
+    /// Replayed from the spool at start-up.
+    Replayed = 2,
+    /// A damaged spool file set aside at start-up.
+    CorruptFile = 3,
+}
+
 impl Metrics {
     /// A dispatcher starts: describe the metrics, register its handles with the installed
     /// recorder, add its capacity and limit to the gauges, and make the refusal and abandonment
@@ -318,7 +358,14 @@ impl Metrics {
                     "spool_unavailable",
                     "no_spool",
                 ]
-                    .map(|reason| counter!(names::EVENTS_REFUSED, "reason" => reason)),
+                .map(|reason| counter!(names::EVENTS_REFUSED, "reason" => reason)),
+                spool: [
+                    names::SPOOL_BYPASSED,
+                    names::SPOOL_SPILLED,
+                    names::SPOOL_REPLAYED,
+                    names::SPOOL_CORRUPT_FILES,
+                ]
+                .map(|name| counter!(name)),
                 abandoned: ["queued", "running"]
                     .map(|stage| counter!(names::EVENTS_ABANDONED, "stage" => stage)),
                 queue_depth: gauge!(names::QUEUE_DEPTH),
@@ -329,7 +376,12 @@ impl Metrics {
             gauge!(names::IN_FLIGHT_LIMIT).increment(max_in_flight as f64);
             handles.queue_depth.increment(0.0);
             handles.in_flight.increment(0.0);
-            for c in handles.refused.iter().chain(&handles.abandoned) {
+            for c in handles
+                .refused
+                .iter()
+                .chain(&handles.abandoned)
+                .chain(&handles.spool)
+            {
                 c.increment(0);
             }
             Metrics {
@@ -385,6 +437,14 @@ impl Metrics {
     pub(crate) fn in_flight(&self, n: i32) {
         #[cfg(feature = "metrics")]
         self.handles.in_flight.increment(f64::from(n));
+    }
+
+    /// A spool event: `Bypassed`, `Spilled`, `Replayed` or `CorruptFile`, `n` times.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    #[inline]
+    pub(crate) fn spool(&self, what: SpoolEvent, n: u64) {
+        #[cfg(feature = "metrics")]
+        self.handles.spool[what as usize].increment(n);
     }
 
     /// An accepted event was abandoned: never started (`running == false`) or cancelled while

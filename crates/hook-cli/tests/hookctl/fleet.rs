@@ -334,18 +334,54 @@ fn the_example_sftp_server_publishes_to_the_cluster_and_relays_run_the_program()
     let out_file = base.join("runs.txt");
     let script = line_script(base, &out_file, "");
     let env = [("SFTPGO_COMMON__POST_DISCONNECT_HOOK", script.as_str())];
-    let a = spawn_relay(
-        base,
-        &["--from", &urls, "--concurrency", "2", "--idle-exit", "2"],
-        &env,
-    );
-    let b = spawn_relay(
-        base,
-        &["--from", &urls, "--concurrency", "2", "--idle-exit", "2"],
-        &env,
-    );
+    // Both relays serve /metrics; Debian's real prometheus scrapes them every second.
+    let metrics: Vec<std::net::SocketAddr> = (0..2)
+        .map(|_| {
+            format!("127.0.0.1:{}", hook_test_support::free_port())
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let relay = |metrics: std::net::SocketAddr| {
+        spawn_relay(
+            base,
+            &[
+                "--from",
+                &urls,
+                "--concurrency",
+                "2",
+                "--metrics-address",
+                &metrics.to_string(),
+            ],
+            &env,
+        )
+    };
+    let (a, b) = (relay(metrics[0]), relay(metrics[1]));
+    let prometheus =
+        hook_test_support::Prometheus::start(&[("relay-a", metrics[0]), ("relay-b", metrics[1])]);
+    prometheus.wait_target_up("relay-a");
+    prometheus.wait_target_up("relay-b");
+    // Every session's event handled (acked) by one of the two, as Prometheus sees it.
+    prometheus.wait_for("sum(hooks_relay_messages_handled_total)", sessions as f64);
+    prometheus.wait_for("sum(hooks_relay_messages_acked_total)", sessions as f64);
+    prometheus.wait_for("sum(hooks_relay_messages_terminated_total)", 0.0);
+    // SIGTERM: each relay finishes what runs and exits 0.
+    for child in [&a, &b] {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    }
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    assert!(a.status.success() && b.status.success());
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let handled: f64 = [&a, &b].iter().map(|o| summary_value(o, "events")).sum();
+    assert_eq!(
+        handled, sessions as f64,
+        "the relays' summary lines agree with Prometheus"
+    );
     let runs = lines(&out_file);
     assert_eq!(runs.len(), sessions as usize, "{runs:?}");
     for run in &runs {

@@ -311,6 +311,9 @@ pub(crate) async fn replay_then_redeliver(
                     break 'replay;
                 }
                 shared.counters.replayed.fetch_add(1, Release);
+                shared
+                    .metrics
+                    .spool(crate::metrics::SpoolEvent::Replayed, 1);
                 if !feed(&backlog, job_of(record)).await {
                     return;
                 }

@@ -201,7 +201,16 @@ fn assert_no_private_label(recorder: &TestRecorder, secrets: &[String]) {
             "protocol",
             &["SFTP", "SCP", "SSH", "FTP", "DAV", "HTTP", "OIDC", "other"],
         ),
-        ("reason", &["queue_full", "shutting_down"]),
+        (
+            "reason",
+            &[
+                "queue_full",
+                "shutting_down",
+                "spool_full",
+                "spool_unavailable",
+                "no_spool",
+            ],
+        ),
         ("stage", &["queued", "running"]),
         ("outcome", &["delivered", "failed"]),
         ("backend", &["exec", "http", "test", "unknown"]),
@@ -472,4 +481,57 @@ fn abandoned_events_are_counted_by_stage() {
         0.0
     );
     assert!(recorder.registrations.load(SeqCst) > 0);
+}
+
+/// The spool's counters: events replayed at start-up, and a damaged file set aside.
+#[test]
+fn spool_replays_and_damaged_files_are_counted() {
+    let replay_dir = tempfile::tempdir().unwrap();
+    {
+        let (spool, _) =
+            hooks::spool::Spool::open(hooks::spool::SpoolOptions::new(replay_dir.path())).unwrap();
+        for i in 0..5 {
+            spool
+                .append(&event_from(
+                    "192.0.2.9",
+                    Protocol::Sftp,
+                    &format!("left-{i}"),
+                ))
+                .unwrap();
+        }
+        spool.flush().wait().unwrap();
+        spool.close().unwrap();
+    }
+    let damaged_dir = tempfile::tempdir().unwrap();
+    std::fs::write(damaged_dir.path().join("spool.redb"), [0xA5u8; 8192]).unwrap();
+
+    let start = |dir: &std::path::Path| {
+        let mut hooks_section = hooks::HooksSection::default();
+        hooks_section.spool.dir = dir.display().to_string();
+        let options = DispatcherOptions::from_config(&hooks_section).unwrap();
+        Dispatcher::try_new(TestHook::new(Duration::ZERO), options).unwrap()
+    };
+    let replayed = TestRecorder::default();
+    with_recorder(&replayed, async || {
+        let d = start(replay_dir.path());
+        while d.stats().delivered < 5 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        d.shutdown(Duration::from_secs(5)).await;
+    });
+    assert_eq!(replayed.value(names::SPOOL_REPLAYED, &[]), 5.0);
+    assert_eq!(replayed.value(names::SPOOL_CORRUPT_FILES, &[]), 0.0);
+    assert_eq!(
+        replayed.value(names::EVENTS_DELIVERED, &[("backend", "test")]),
+        5.0
+    );
+
+    let damaged = TestRecorder::default();
+    with_recorder(&damaged, async || {
+        let d = start(damaged_dir.path());
+        assert_eq!(d.stats().spool_corrupt, 1);
+        d.shutdown(Duration::from_secs(5)).await;
+    });
+    assert_eq!(damaged.value(names::SPOOL_CORRUPT_FILES, &[]), 1.0);
+    assert_eq!(damaged.value(names::SPOOL_REPLAYED, &[]), 0.0);
 }
