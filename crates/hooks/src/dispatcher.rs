@@ -738,6 +738,10 @@ async fn dispatch(
             Arc::clone(&shared),
         ));
         feeder_tasks.spawn(crate::durable::flush_acks_lingering(Arc::clone(durable)));
+        feeder_tasks.spawn(crate::durable::sample_metrics(
+            Arc::clone(durable),
+            Arc::clone(&shared),
+        ));
         feeder_tasks.spawn(crate::durable::read_back_spilled(
             Arc::clone(durable),
             feeders.spill_rx,

@@ -104,7 +104,7 @@ pub mod names {
     pub const RELAY_REDELIVERED: &str = "hooks_relay_messages_redelivered_total";
 
     /// The dispatcher's metrics (recorded by this crate), the spool's counters included.
-    pub const DISPATCHER: [&str; 16] = [
+    pub const DISPATCHER: [&str; 21] = [
         EVENTS_FIRED,
         EVENTS_FILTERED,
         EVENTS_REFUSED,
@@ -121,6 +121,11 @@ pub mod names {
         SPOOL_SPILLED,
         SPOOL_REPLAYED,
         SPOOL_CORRUPT_FILES,
+        SPOOL_PENDING,
+        SPOOL_DEFERRED,
+        SPOOL_DEAD,
+        SPOOL_BYTES,
+        SPOOL_COMMITS,
     ];
 }
 
@@ -164,6 +169,27 @@ pub fn describe() {
             names::EVENTS_FAILED,
             Unit::Count,
             "Post-disconnect events whose hook failed, by error kind."
+        );
+        describe_gauge!(
+            names::SPOOL_PENDING,
+            Unit::Count,
+            "Spooled events waiting for their first delivery or a replay (sampled every second)."
+        );
+        describe_gauge!(
+            names::SPOOL_DEFERRED,
+            Unit::Count,
+            "Spooled events waiting for a later redelivery after a transient failure."
+        );
+        describe_gauge!(
+            names::SPOOL_DEAD,
+            Unit::Count,
+            "Dead letters kept in the spool (permanent failure, or older than hooks.spool.max_age)."
+        );
+        describe_gauge!(names::SPOOL_BYTES, Unit::Bytes, "The spool file's size.");
+        describe_counter!(
+            names::SPOOL_COMMITS,
+            Unit::Count,
+            "Write transactions committed by the spool's writer (group commits)."
         );
         describe_counter!(
             names::SPOOL_BYPASSED,
@@ -248,6 +274,9 @@ struct Handles {
     refused: [Counter; 5],
     /// The spool's counters: bypassed, spilled, replayed, corrupt files.
     spool: [Counter; 4],
+    /// The spool's gauges, sampled: pending, deferred, dead, file bytes; and its commits.
+    spool_gauges: [Gauge; 4],
+    spool_commits: Counter,
     /// `queued`, `running`.
     abandoned: [Counter; 2],
     queue_depth: Gauge,
@@ -366,6 +395,14 @@ impl Metrics {
                     names::SPOOL_CORRUPT_FILES,
                 ]
                 .map(|name| counter!(name)),
+                spool_gauges: [
+                    names::SPOOL_PENDING,
+                    names::SPOOL_DEFERRED,
+                    names::SPOOL_DEAD,
+                    names::SPOOL_BYTES,
+                ]
+                .map(|name| gauge!(name)),
+                spool_commits: counter!(names::SPOOL_COMMITS),
                 abandoned: ["queued", "running"]
                     .map(|stage| counter!(names::EVENTS_ABANDONED, "stage" => stage)),
                 queue_depth: gauge!(names::QUEUE_DEPTH),
@@ -445,6 +482,20 @@ impl Metrics {
     pub(crate) fn spool(&self, what: SpoolEvent, n: u64) {
         #[cfg(feature = "metrics")]
         self.handles.spool[what as usize].increment(n);
+    }
+
+    /// A sample of the spool: its pending, deferred and dead records, its file's size, and the
+    /// commits its writer made so far (set, not added: one spool per directory and process).
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
+    pub(crate) fn spool_sample(&self, gauges: [u64; 4], commits: u64) {
+        #[cfg(feature = "metrics")]
+        {
+            for (gauge, value) in self.handles.spool_gauges.iter().zip(gauges) {
+                gauge.set(value as f64);
+            }
+            self.handles.spool_commits.absolute(commits);
+        }
     }
 
     /// An accepted event was abandoned: never started (`running == false`) or cancelled while

@@ -266,6 +266,31 @@ impl Drop for Durable {
 }
 
 /// Sends buffered acks to the writer at most [`ACK_LINGER`] after the first of a batch.
+/// How often the spool's gauges are sampled.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// Samples the spool's counts, file size and commits into the metrics every second (a read
+/// transaction: table lengths, no scan). Aborted with the other feeders at shutdown.
+pub(crate) async fn sample_metrics(durable: Arc<Durable>, shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Ok(status) = durable.spool.status() else {
+            continue;
+        };
+        shared.metrics.spool_sample(
+            [
+                status.pending,
+                status.deferred,
+                status.dead,
+                status.file_bytes,
+            ],
+            status.counters.commits,
+        );
+    }
+}
+
 pub(crate) async fn flush_acks_lingering(durable: Arc<Durable>) {
     loop {
         durable.ack_wake.notified().await;

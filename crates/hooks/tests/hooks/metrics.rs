@@ -505,18 +505,39 @@ fn spool_replays_and_damaged_files_are_counted() {
     let damaged_dir = tempfile::tempdir().unwrap();
     std::fs::write(damaged_dir.path().join("spool.redb"), [0xA5u8; 8192]).unwrap();
 
-    let start = |dir: &std::path::Path| {
+    let start = |dir: &std::path::Path, delay: Duration| {
         let mut hooks_section = hooks::HooksSection::default();
         hooks_section.spool.dir = dir.display().to_string();
         let options = DispatcherOptions::from_config(&hooks_section).unwrap();
-        Dispatcher::try_new(TestHook::new(Duration::ZERO), options).unwrap()
+        Dispatcher::try_new(TestHook::new(delay), options).unwrap()
     };
+    async fn until(what: &str, cond: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // A hook that never ends: the five records of the last run stay pending, as sampled.
+    let held = TestRecorder::default();
+    with_recorder(&held, async || {
+        let d = start(replay_dir.path(), Duration::from_secs(3600));
+        until("pending 5", || held.value(names::SPOOL_PENDING, &[]) == 5.0).await;
+        assert!(held.value(names::SPOOL_BYTES, &[]) > 0.0);
+        assert_eq!(held.value(names::SPOOL_DEAD, &[]), 0.0);
+        let report = d.shutdown(Duration::from_millis(20)).await;
+        assert_eq!(report.kept, 5, "{report:?}");
+    });
+    // The next start delivers them; once the acks are committed none is pending.
     let replayed = TestRecorder::default();
     with_recorder(&replayed, async || {
-        let d = start(replay_dir.path());
-        while d.stats().delivered < 5 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let d = start(replay_dir.path(), Duration::ZERO);
+        until("delivered", || d.stats().delivered == 5).await;
+        until("pending 0", || {
+            replayed.value(names::SPOOL_PENDING, &[]) == 0.0
+                && replayed.value(names::SPOOL_COMMITS, &[]) >= 1.0
+        })
+        .await;
         d.shutdown(Duration::from_secs(5)).await;
     });
     assert_eq!(replayed.value(names::SPOOL_REPLAYED, &[]), 5.0);
@@ -528,7 +549,7 @@ fn spool_replays_and_damaged_files_are_counted() {
 
     let damaged = TestRecorder::default();
     with_recorder(&damaged, async || {
-        let d = start(damaged_dir.path());
+        let d = start(damaged_dir.path(), Duration::ZERO);
         assert_eq!(d.stats().spool_corrupt, 1);
         d.shutdown(Duration::from_secs(5)).await;
     });
