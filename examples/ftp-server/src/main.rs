@@ -48,9 +48,34 @@ struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout: u64,
+    /// Serve the hooks' metrics for Prometheus at http://ADDR:PORT/metrics (docs/metrics.md).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_address: Option<SocketAddr>,
     /// Log at DEBUG instead of INFO.
     #[arg(long, short)]
     verbose: bool,
+}
+
+/// metrics-exporter-prometheus as the global recorder, serving `http://LISTEN/metrics`, with the
+/// hooks' histogram buckets (as `examples/sftp-server/src/metrics.rs`).
+fn install_metrics_exporter(listen: SocketAddr) -> Result<(), String> {
+    use hooks::metrics::{ATTEMPTS_BUCKETS, DURATION_BUCKETS, names};
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let error = |e: &dyn std::fmt::Display| format!("--metrics-address {listen}: {e}");
+    PrometheusBuilder::new()
+        .with_http_listener(listen)
+        .set_buckets_for_metric(
+            Matcher::Full(names::DELIVERY_DURATION.into()),
+            &DURATION_BUCKETS,
+        )
+        .map_err(|e| error(&e))?
+        .set_buckets_for_metric(
+            Matcher::Full(names::DELIVERY_ATTEMPTS.into()),
+            &ATTEMPTS_BUCKETS,
+        )
+        .map_err(|e| error(&e))?
+        .install()
+        .map_err(|e| error(&e))
 }
 
 fn main() -> ExitCode {
@@ -94,6 +119,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     settings.idle_timeout = Duration::from_secs(args.idle_timeout);
 
+    // Before the dispatcher starts (in bind): it registers its metrics then.
+    if let Some(listen) = args.metrics_address {
+        install_metrics_exporter(listen)?;
+    }
     let server = FtpServer::bind(settings, &config).await?;
     if server.dispatcher().is_none() {
         tracing::warn!("common.post_disconnect_hook is empty: no hook will run");

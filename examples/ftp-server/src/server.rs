@@ -152,7 +152,14 @@ impl FtpServer {
         let options = DispatcherOptions::from_config(&config.hooks)
             .map_err(|e| Error::Hooks(e.to_string()))?;
         let hook = hooks::build_hook(config).map_err(|e| Error::Hooks(e.to_string()))?;
-        let dispatcher = hook.map(|hook| Dispatcher::new(hook, options));
+        // With `hooks.spool.dir` set, try_new opens the spool (an error if another process
+        // holds it) and replays what the last run left.
+        let dispatcher = match hook {
+            Some(hook) => {
+                Some(Dispatcher::try_new(hook, options).map_err(|e| Error::Hooks(e.to_string()))?)
+            }
+            None => None,
+        };
         let shutdown_deadline = Duration::try_from_secs_f64(config.hooks.shutdown_deadline)
             .map_err(|e| Error::Hooks(format!("hooks.shutdown_deadline: {e}")))?;
 
