@@ -11,7 +11,7 @@
 //! hookctl spool retry (--dead | --id ID...)
 //! hookctl spool purge (--dead | --all) --yes
 //! hookctl [--config-dir DIR] [--config-file FILE] relay --from nats://HOST:PORT[,nats://HOST2:PORT...]
-//!         [--concurrency C] [--max-events N] [--idle-exit SECONDS]
+//!         [--concurrency C] [--max-events N] [--idle-exit SECONDS] [--metrics-address ADDR:PORT]
 //! ```
 //!
 //! `"{n}"` in `--username` is replaced by the event's 0-based index. With a spool configured
