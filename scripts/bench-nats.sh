@@ -13,7 +13,7 @@
 #
 # Usage: scripts/bench-nats.sh [ROUNDS]      (default 5)
 # Environment: EVENTS=10000  SETTLE=1  SKIP_BUILD=1  PEER_DIR=../shared/peer  OUT=target/bench
-#              ONLY_HTTP=1 (skip the /bin/true lines)
+#              ONLY_HTTP=1 (skip the /bin/true lines)  ONLY_TRUE=1 (skip the HTTP lines and the sink)
 # Needs: nats-server (Debian), go (to build the peer's sink if $PEER_DIR/bin/sink is missing).
 set -euo pipefail
 ROUNDS=${1:-5}
@@ -38,7 +38,9 @@ trap cleanup EXIT
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release -p hook-cli --manifest-path "$ROOT/Cargo.toml" >&2
 
 SINK=$PEER/bin/sink
-if [ ! -x "$SINK" ]; then
+if [ -n "${ONLY_TRUE:-}" ]; then
+  SINK=true
+elif [ ! -x "$SINK" ]; then
   mkdir -p "$TMP/peer"
   (cd "$PEER/sink" && GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOCACHE="$TMP/gocache" go build -o "$TMP/peer/sink" .)
   SINK=$TMP/peer/sink
@@ -48,6 +50,7 @@ SINK_PID=$!
 mkdir -p "$TMP/ports" "$TMP/store"
 nats-server -a 127.0.0.1 -p -1 -js -sd "$TMP/store" --ports_file_dir "$TMP/ports" >"$TMP/nats.log" 2>&1 &
 NATS_PID=$!
+[ -n "${ONLY_TRUE:-}" ] && echo 0 >"$TMP/sink.port"
 for _ in $(seq 100); do [ -s "$TMP/sink.port" ] && ls "$TMP"/ports/*.ports >/dev/null 2>&1 && break; sleep 0.05; done
 sleep 0.2
 HTTP_URL="http://127.0.0.1:$(cat "$TMP/sink.port")/hook"
@@ -72,11 +75,15 @@ for round in $(seq "$ROUNDS"); do
   nats_env() { echo SFTPGO_NATS__STREAM="BENCH_$round$1" SFTPGO_NATS__SUBJECT_PREFIX="$P.$1"; }
   # The publish storms also fill the streams the relays consume.
   run nats-storm env $(nats_env true) "$HOOKCTL" --config-dir "$TMP" fire --hook "$NATS_URL" --events "$EVENTS" --username 'u{n}' --duration-ms 5
-  run nats-storm-2 env $(nats_env http) "$HOOKCTL" --config-dir "$TMP" fire --hook "$NATS_URL" --events "$EVENTS" --username 'u{n}' --duration-ms 5
+  [ -n "${ONLY_TRUE:-}" ] || run nats-storm-2 env $(nats_env http) "$HOOKCTL" --config-dir "$TMP" fire --hook "$NATS_URL" --events "$EVENTS" --username 'u{n}' --duration-ms 5
   direct_true() { run direct-true "$HOOKCTL" --config-dir "$TMP" fire --hook /bin/true --events "$EVENTS" --username 'u{n}' --duration-ms 5; }
   relay_true() { run relay-true env $(nats_env true) SFTPGO_COMMON__POST_DISCONNECT_HOOK=/bin/true "$HOOKCTL" --config-dir "$TMP" relay --from "$NATS_URL" --max-events "$EVENTS"; }
   direct_http() { run direct-http "$HOOKCTL" --config-dir "$TMP" fire --hook "$HTTP_URL" --events "$EVENTS" --username 'u{n}' --duration-ms 5; }
   relay_http() { run relay-http env $(nats_env http) SFTPGO_COMMON__POST_DISCONNECT_HOOK="$HTTP_URL" "$HOOKCTL" --config-dir "$TMP" relay --from "$NATS_URL" --max-events "$EVENTS"; }
+  if [ -n "${ONLY_TRUE:-}" ]; then
+    direct_http() { :; }
+    relay_http() { :; }
+  fi
   if [ -n "${ONLY_HTTP:-}" ]; then
     direct_true() { :; }
     relay_true() { :; }
@@ -107,5 +114,6 @@ for name in ["nats-storm", "nats-storm-2", "direct-true", "relay-true", "direct-
 print()
 if 'relay-true' in med:
     print(f"relay/direct, /bin/true: {med['relay-true'] / med['direct-true']:.0%} (medians)")
-print(f"relay/direct, HTTP:      {med['relay-http'] / med['direct-http']:.0%} (medians)")
+if 'relay-http' in med:
+    print(f"relay/direct, HTTP:      {med['relay-http'] / med['direct-http']:.0%} (medians)")
 PY
