@@ -420,7 +420,9 @@ impl Dispatcher {
     pub async fn fire_durable(&self, event: DisconnectEvent) -> Result<Fired, FireError> {
         let inner = &*self.inner;
         let counters = &inner.shared.counters;
+        inner.shared.metrics.fired(event.protocol());
         if !inner.protocols.contains(&event.protocol()) {
+            inner.shared.metrics.filtered(event.protocol());
             counters.filtered.fetch_add(1, Release);
             return Ok(Fired::Filtered);
         }
@@ -434,6 +436,7 @@ impl Dispatcher {
                 Ok(committed) => committed,
                 Err(err) => {
                     let kind = crate::durable::refusal_kind(&err);
+                    inner.shared.metrics.refused(kind);
                     return Err(FireError::spool(
                         kind,
                         inner.queue_capacity,
@@ -477,6 +480,7 @@ impl Dispatcher {
                 )),
             };
         }
+        inner.shared.metrics.refused(FireErrorKind::NoSpool);
         Err(FireError::new(
             FireErrorKind::NoSpool,
             inner.queue_capacity,

@@ -556,3 +556,26 @@ fn spool_replays_and_damaged_files_are_counted() {
     assert_eq!(damaged.value(names::SPOOL_CORRUPT_FILES, &[]), 1.0);
     assert_eq!(damaged.value(names::SPOOL_REPLAYED, &[]), 0.0);
 }
+
+/// `fire_durable` is counted like `fire`: fired, and refused with its reason.
+#[test]
+fn fire_durable_refusals_are_counted_with_their_reason() {
+    let recorder = TestRecorder::default();
+    with_recorder(&recorder, async || {
+        let d = Dispatcher::new(TestHook::new(Duration::ZERO), DispatcherOptions::default());
+        let err = d
+            .fire_durable(event_from("192.0.2.1", Protocol::Ftp, "bob"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), hooks::FireErrorKind::NoSpool);
+        d.shutdown(Duration::from_secs(1)).await;
+    });
+    assert_eq!(
+        recorder.value(names::EVENTS_REFUSED, &[("reason", "no_spool")]),
+        1.0
+    );
+    assert_eq!(
+        recorder.value(names::EVENTS_FIRED, &[("protocol", "FTP")]),
+        1.0
+    );
+}
