@@ -138,6 +138,13 @@ pub const DURATION_BUCKETS: [f64; 16] = [
 /// Buckets for [`names::DELIVERY_ATTEMPTS`]: 1 to 10 attempts.
 pub const ATTEMPTS_BUCKETS: [f64; 7] = [1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0];
 
+/// Every histogram of this crate with its buckets: what an exporter is given
+/// (`PrometheusBuilder::set_buckets_for_metric` for each pair).
+pub const HISTOGRAM_BUCKETS: [(&str, &[f64]); 2] = [
+    (names::DELIVERY_DURATION, &DURATION_BUCKETS),
+    (names::DELIVERY_ATTEMPTS, &ATTEMPTS_BUCKETS),
+];
+
 /// Registers the `# HELP` text and units of the dispatcher's metrics with the installed
 /// recorder. [`Dispatcher::new`](crate::Dispatcher::new) calls it; call it yourself only if you
 /// install a recorder after creating the dispatcher. A no-op without the `metrics` feature.

@@ -59,23 +59,16 @@ struct Args {
 /// metrics-exporter-prometheus as the global recorder, serving `http://LISTEN/metrics`, with the
 /// hooks' histogram buckets (as `examples/sftp-server/src/metrics.rs`).
 fn install_metrics_exporter(listen: SocketAddr) -> Result<(), String> {
-    use hooks::metrics::{ATTEMPTS_BUCKETS, DURATION_BUCKETS, names};
+    use hooks::metrics::HISTOGRAM_BUCKETS;
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
     let error = |e: &dyn std::fmt::Display| format!("--metrics-address {listen}: {e}");
-    PrometheusBuilder::new()
-        .with_http_listener(listen)
-        .set_buckets_for_metric(
-            Matcher::Full(names::DELIVERY_DURATION.into()),
-            &DURATION_BUCKETS,
-        )
-        .map_err(|e| error(&e))?
-        .set_buckets_for_metric(
-            Matcher::Full(names::DELIVERY_ATTEMPTS.into()),
-            &ATTEMPTS_BUCKETS,
-        )
-        .map_err(|e| error(&e))?
-        .install()
-        .map_err(|e| error(&e))
+    let mut builder = PrometheusBuilder::new().with_http_listener(listen);
+    for (name, buckets) in HISTOGRAM_BUCKETS {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.into()), buckets)
+            .map_err(|e| error(&e))?;
+    }
+    builder.install().map_err(|e| error(&e))
 }
 
 fn main() -> ExitCode {

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use hooks::metrics::{ATTEMPTS_BUCKETS, DURATION_BUCKETS, names};
+use hooks::metrics::HISTOGRAM_BUCKETS;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
 use crate::Error;
@@ -14,7 +14,7 @@ use crate::Error;
 /// Call it inside the tokio runtime the server runs on, **before**
 /// [`SftpServer::bind`](crate::SftpServer::bind) creates the hooks' dispatcher (the dispatcher
 /// describes its metrics and sets its capacity gauges when it starts). The hooks' two histograms
-/// get Prometheus buckets ([`DURATION_BUCKETS`], [`ATTEMPTS_BUCKETS`]), so `_bucket`, `_sum` and
+/// get Prometheus buckets ([`HISTOGRAM_BUCKETS`](hooks::metrics::HISTOGRAM_BUCKETS)), so `_bucket`, `_sum` and
 /// `_count` series can be aggregated across servers.
 ///
 /// # Errors
@@ -24,18 +24,11 @@ use crate::Error;
 pub fn install_metrics_exporter(listen: SocketAddr) -> Result<(), Error> {
     let error =
         |e: &dyn std::fmt::Display| Error::Metrics(format!("--metrics-address {listen}: {e}"));
-    PrometheusBuilder::new()
-        .with_http_listener(listen)
-        .set_buckets_for_metric(
-            Matcher::Full(names::DELIVERY_DURATION.into()),
-            &DURATION_BUCKETS,
-        )
-        .map_err(|e| error(&e))?
-        .set_buckets_for_metric(
-            Matcher::Full(names::DELIVERY_ATTEMPTS.into()),
-            &ATTEMPTS_BUCKETS,
-        )
-        .map_err(|e| error(&e))?
-        .install()
-        .map_err(|e| error(&e))
+    let mut builder = PrometheusBuilder::new().with_http_listener(listen);
+    for (name, buckets) in HISTOGRAM_BUCKETS {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.into()), buckets)
+            .map_err(|e| error(&e))?;
+    }
+    builder.install().map_err(|e| error(&e))
 }
