@@ -81,7 +81,7 @@ fn power_loss_never_loses_an_acknowledged_commit() {
                     n += 1;
                     let record = SpoolRecord::new_pending(event(n), n);
                     model.insert(record.id());
-                    ops.push(StoreOp::Put(record));
+                    ops.push(StoreOp::Put(record.encoded()));
                 }
             }
             let existing: Vec<EventId> = model.iter().copied().collect();

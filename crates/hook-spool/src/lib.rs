@@ -78,7 +78,7 @@ pub use options::{
     DEFAULT_MAX_BYTES, DEFAULT_MAX_QUEUED, DEFAULT_MIN_FREE_BYTES, SpoolOptions,
 };
 pub use record::{SpoolRecord, State};
-pub use spool::{Purge, Spool};
+pub use spool::{CommitObserver, Purge, Spool};
 pub use status::{CorruptFile, OpenReport, SpoolCounters, SpoolStatus};
 
 #[cfg(test)]

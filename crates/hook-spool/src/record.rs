@@ -185,6 +185,7 @@ impl SpoolRecord {
     }
 
     /// A new pending record for `event`, first seen at `now_ms`.
+    #[cfg(test)]
     pub(crate) fn new_pending(event: DisconnectEvent, now_ms: u64) -> SpoolRecord {
         let mut record = SpoolRecord {
             event,
@@ -209,26 +210,87 @@ impl SpoolRecord {
 
     /// The record's value in layout version 1.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.encoded_len());
-        out.push(LAYOUT_VERSION);
-        out.push(self.state.code());
-        out.extend_from_slice(&self.attempts.to_le_bytes());
-        out.extend_from_slice(&self.first_seen_ms.to_le_bytes());
-        out.extend_from_slice(&self.next_attempt_ms.to_le_bytes());
-        let duration = self.event.duration();
-        out.extend_from_slice(&duration.as_secs().to_le_bytes());
-        out.extend_from_slice(&duration.subsec_nanos().to_le_bytes());
-        let protocol = self.event.protocol().as_str().as_bytes();
-        out.push(protocol.len() as u8); // at most 4 bytes
-        out.extend_from_slice(protocol);
-        for text in [self.event.ip(), self.event.username(), &self.last_error] {
-            let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
-            out.extend_from_slice(&len.to_le_bytes());
-            out.extend_from_slice(&text.as_bytes()[..len as usize]);
-        }
-        out
+        encode_value(
+            &self.event,
+            self.state,
+            self.attempts,
+            self.first_seen_ms,
+            self.next_attempt_ms,
+            &self.last_error,
+        )
     }
 
+    /// The record, encoded for the store.
+    pub(crate) fn encoded(&self) -> Encoded {
+        Encoded {
+            id: self.id(),
+            state: self.state,
+            next_attempt_ms: self.next_attempt_ms,
+            value: self.encode(),
+        }
+    }
+}
+
+/// A record already in its stored form: what an append hands to the writer (encoded by the
+/// caller, so that only one buffer crosses to the writer thread, not the event's strings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Encoded {
+    pub(crate) id: EventId,
+    pub(crate) state: State,
+    pub(crate) next_attempt_ms: u64,
+    pub(crate) value: Vec<u8>,
+}
+
+impl Encoded {
+    /// `event` as a new pending record first seen at `now_ms` (exactly what a pending
+    /// `SpoolRecord` of it encodes to: pinned by a unit test).
+    pub(crate) fn pending(event: &DisconnectEvent, now_ms: u64) -> Encoded {
+        Encoded {
+            id: event.id(),
+            state: State::Pending,
+            next_attempt_ms: 0,
+            value: encode_value(event, State::Pending, 0, now_ms, 0, ""),
+        }
+    }
+
+    /// Key and value bytes, as [`SpoolRecord::stored_bytes`] counts them.
+    pub(crate) fn stored_bytes(&self) -> usize {
+        16 + self.value.len()
+    }
+}
+
+/// The value of a record in layout version 1.
+fn encode_value(
+    event: &DisconnectEvent,
+    state: State,
+    attempts: u32,
+    first_seen_ms: u64,
+    next_attempt_ms: u64,
+    last_error: &str,
+) -> Vec<u8> {
+    let protocol = event.protocol().as_str().as_bytes();
+    let mut out = Vec::with_capacity(
+        35 + protocol.len() + 12 + event.ip().len() + event.username().len() + last_error.len(),
+    );
+    out.push(LAYOUT_VERSION);
+    out.push(state.code());
+    out.extend_from_slice(&attempts.to_le_bytes());
+    out.extend_from_slice(&first_seen_ms.to_le_bytes());
+    out.extend_from_slice(&next_attempt_ms.to_le_bytes());
+    let duration = event.duration();
+    out.extend_from_slice(&duration.as_secs().to_le_bytes());
+    out.extend_from_slice(&duration.subsec_nanos().to_le_bytes());
+    out.push(protocol.len() as u8); // at most 4 bytes
+    out.extend_from_slice(protocol);
+    for text in [event.ip(), event.username(), last_error] {
+        let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&text.as_bytes()[..len as usize]);
+    }
+    out
+}
+
+impl SpoolRecord {
     /// Reads a record stored under `key`; a typed error (never a panic) for anything else.
     pub(crate) fn decode(key: [u8; 16], value: &[u8]) -> Result<SpoolRecord, DecodeError> {
         let mut r = Reader { buf: value, at: 0 };
@@ -394,6 +456,13 @@ mod tests {
         expected.extend_from_slice(b"\x02\0\0\0al");
         expected.extend_from_slice(b"\0\0\0\0");
         assert_eq!(bytes, expected);
+        // What an append hands to the writer is the same bytes, without a record made first.
+        let encoded = Encoded::pending(record.event(), 0x0102);
+        assert_eq!(encoded.value, expected);
+        assert_eq!(encoded.id, record.id());
+        assert_eq!(encoded.state, State::Pending);
+        assert_eq!(encoded.stored_bytes(), record.stored_bytes());
+        assert_eq!(record.encoded(), encoded);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use redb::{
     StorageBackend, Table, TableDefinition, WriteTransaction,
 };
 
-use crate::record::{SpoolRecord, State};
+use crate::record::{Encoded, SpoolRecord, State};
 use crate::store::{Applied, Counts, OpResult, Store, StoreError, StoreOp};
 
 /// The store format this crate writes (the `meta.format_version` value).
@@ -296,31 +296,66 @@ impl<'t> Tx<'t> {
         }
     }
 
-    fn put(&mut self, record: &SpoolRecord) -> Result<(), redb::Error> {
-        let id = *record.id().as_bytes();
-        let value = record.encode();
-        if record.state() == State::Deferred {
-            self.due.insert((record.next_attempt_ms(), id), ())?;
+    /// Deletes `id` from pending or deferred without decoding it (an ack: only its size and,
+    /// when deferred, its due-index entry are needed); whether it was there.
+    fn remove_live(&mut self, id: [u8; 16]) -> Result<bool, redb::Error> {
+        if let Some(value) = self.pending.remove(id)? {
+            self.bytes -= (16 + value.value().len()) as i128;
+            return Ok(true);
         }
-        self.table(record.state()).insert(id, value.as_slice())?;
-        self.bytes += (16 + value.len()) as i128;
-        Ok(())
+        Ok(self.take(State::Deferred, id)?.is_some())
+    }
+
+    fn put(&mut self, record: &SpoolRecord) -> Result<(), redb::Error> {
+        self.put_replacing(&record.encoded()).map(|_| ())
+    }
+
+    /// Writes `record` into its state's table; the bytes of the value it replaced there, if any.
+    fn put_replacing(&mut self, record: &Encoded) -> Result<Option<usize>, redb::Error> {
+        let id = *record.id.as_bytes();
+        let state = record.state;
+        if state == State::Deferred {
+            self.due.insert((record.next_attempt_ms, id), ())?;
+        }
+        let replaced = self
+            .table(state)
+            .insert(id, record.value.as_slice())?
+            .map(|old| old.value().to_vec());
+        self.bytes += record.stored_bytes() as i128;
+        match replaced {
+            None => Ok(None),
+            Some(old) => {
+                self.bytes -= (16 + old.len()) as i128;
+                if state == State::Deferred {
+                    // Its old due-index entry, unless the due time is unchanged.
+                    let old = decode(id, &old)?;
+                    if old.next_attempt_ms() != record.next_attempt_ms {
+                        self.due.remove((old.next_attempt_ms(), id))?;
+                    }
+                }
+                Ok(Some(old.len()))
+            }
+        }
     }
 
     fn apply(&mut self, op: &StoreOp) -> Result<OpResult, redb::Error> {
         match op {
             StoreOp::Put(record) => {
-                let id = *record.id().as_bytes();
-                // Replacing: drop whatever state it had.
+                let id = *record.id.as_bytes();
+                // Replacing: drop whatever state it had. The record's own table is replaced by
+                // the insert (no lookup first: an append is almost always new).
+                let target = record.state;
                 for state in State::ALL {
-                    self.take(state, id)?;
+                    if state != target {
+                        self.take(state, id)?;
+                    }
                 }
-                self.put(record)?;
+                self.put_replacing(record)?;
                 Ok(OpResult::Count(1))
             }
             StoreOp::Nothing => Ok(OpResult::Count(0)),
             StoreOp::Remove(id) => Ok(OpResult::Count(usize::from(
-                self.take_live(*id.as_bytes())?.is_some(),
+                self.remove_live(*id.as_bytes())?,
             ))),
             StoreOp::Defer { id, due_ms, error } => {
                 match self.take_live(*id.as_bytes())? {

@@ -4,16 +4,16 @@ use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::thread::JoinHandle;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use hook_core::{DisconnectEvent, EventId};
 
 use crate::completion::{Completion, completion};
 use crate::fsutil::{self, DirLock};
 use crate::options::SpoolOptions;
-use crate::record::{SpoolRecord, State, from_ms, to_ms};
+use crate::record::{Encoded, SpoolRecord, State, from_ms, to_ms};
 use crate::redb_store::{OpenFailure, RedbStore};
 use crate::status::{CorruptFile, Counters, OpenReport, SpoolCounters, SpoolStatus, bump};
 use crate::store::{Store, StoreError, StoreOp};
@@ -49,7 +49,14 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
     /// Set once the store failed and could not be reopened.
     pub(crate) broken: AtomicBool,
+    /// Told how long each write transaction took (see [`Spool::set_commit_observer`]).
+    pub(crate) commit_observer: OnceLock<CommitObserver>,
 }
+
+/// A function told how long each committed write transaction took, fsync included: what
+/// [`Spool::set_commit_observer`] takes. It runs on the writer thread, so it must be quick
+/// (record a histogram sample, bump a counter).
+pub type CommitObserver = Box<dyn Fn(Duration) + Send + Sync>;
 
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -281,6 +288,7 @@ impl Spool {
             low_space: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             broken: AtomicBool::new(false),
+            commit_observer: OnceLock::new(),
         });
         if corrupt.is_some() {
             bump(&shared.counters.corrupt_files, 1);
@@ -388,7 +396,7 @@ impl Spool {
         event: &DisconnectEvent,
         done: Option<crate::completion::Completer<()>>,
     ) -> Result<(), SpoolError> {
-        let record = SpoolRecord::new_pending(event.clone(), to_ms(SystemTime::now()));
+        let record = Encoded::pending(event, to_ms(SystemTime::now()));
         let bytes = record.stored_bytes() as u64;
         self.admit(bytes)?;
         if let Err(e) = self.send(Msg::Append { record, done }) {
@@ -572,6 +580,34 @@ impl Spool {
             next_due: counts.next_due_ms.map(from_ms),
             counters: self.counters(),
         })
+    }
+
+    /// Has `observer` told the duration of every write transaction committed from now on
+    /// (appends, acks, state changes; fsync included), for a latency histogram. It runs on
+    /// the writer thread: keep it quick. Only the first observer set is kept: `false` when one
+    /// was already set.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::time::Duration;
+    /// use hook_core::{DisconnectEvent, Protocol};
+    /// use hook_spool::{Spool, SpoolOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let (spool, _report) = Spool::open(SpoolOptions::new(dir.path().join("spool")))?;
+    /// let commits = Arc::new(AtomicU64::new(0));
+    /// let seen = Arc::clone(&commits);
+    /// assert!(spool.set_commit_observer(Box::new(move |_took| {
+    ///     seen.fetch_add(1, Ordering::Relaxed);
+    /// })));
+    /// let event = DisconnectEvent::new("203.0.113.7", Protocol::Sftp, "alice", Duration::from_millis(1234));
+    /// spool.append_durable(&event)?.wait()?;
+    /// assert!(commits.load(Ordering::Relaxed) >= 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_commit_observer(&self, observer: CommitObserver) -> bool {
+        self.shared.commit_observer.set(observer).is_ok()
     }
 
     /// The counters since open (no I/O).

@@ -3,13 +3,13 @@
 
 use hook_core::EventId;
 
-use crate::record::{SpoolRecord, State};
+use crate::record::{Encoded, SpoolRecord, State};
 
 /// One change, applied in order inside one write transaction.
 #[derive(Debug)]
 pub(crate) enum StoreOp {
-    /// Insert (or replace) a pending record.
-    Put(SpoolRecord),
+    /// Insert (or replace) a record in its state (appends: pending), already encoded.
+    Put(Encoded),
     /// Does nothing (an append taken out of a batch after the disk was found full).
     Nothing,
     /// Remove a pending or deferred record (delivered). Dead records are kept.

@@ -260,6 +260,10 @@ impl Dispatcher {
             #[cfg(feature = "spool")]
             durable,
         });
+        #[cfg(feature = "spool")]
+        if let Some(durable) = &shared.durable {
+            shared.metrics.observe_commits(&durable.spool);
+        }
         shared.metrics.spool(
             SpoolEvent::CorruptFile,
             shared.counters.spool_corrupt.load(Acquire),

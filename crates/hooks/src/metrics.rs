@@ -104,7 +104,7 @@ pub mod names {
     pub const RELAY_REDELIVERED: &str = "hooks_relay_messages_redelivered_total";
 
     /// The dispatcher's metrics (recorded by this crate), the spool's counters included.
-    pub const DISPATCHER: [&str; 21] = [
+    pub const DISPATCHER: [&str; 22] = [
         EVENTS_FIRED,
         EVENTS_FILTERED,
         EVENTS_REFUSED,
@@ -126,6 +126,7 @@ pub mod names {
         SPOOL_DEAD,
         SPOOL_BYTES,
         SPOOL_COMMITS,
+        SPOOL_COMMIT_DURATION,
     ];
 }
 
@@ -138,11 +139,18 @@ pub const DURATION_BUCKETS: [f64; 16] = [
 /// Buckets for [`names::DELIVERY_ATTEMPTS`]: 1 to 10 attempts.
 pub const ATTEMPTS_BUCKETS: [f64; 7] = [1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0];
 
+/// Buckets (seconds) for [`names::SPOOL_COMMIT_DURATION`]: 100 µs (a commit of acks alone, no
+/// fsync) to 5 s (a disk that stalls).
+pub const COMMIT_DURATION_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 5.0,
+];
+
 /// Every histogram of this crate with its buckets: what an exporter is given
 /// (`PrometheusBuilder::set_buckets_for_metric` for each pair).
-pub const HISTOGRAM_BUCKETS: [(&str, &[f64]); 2] = [
+pub const HISTOGRAM_BUCKETS: [(&str, &[f64]); 3] = [
     (names::DELIVERY_DURATION, &DURATION_BUCKETS),
     (names::DELIVERY_ATTEMPTS, &ATTEMPTS_BUCKETS),
+    (names::SPOOL_COMMIT_DURATION, &COMMIT_DURATION_BUCKETS),
 ];
 
 /// Registers the `# HELP` text and units of the dispatcher's metrics with the installed
@@ -197,6 +205,11 @@ pub fn describe() {
             names::SPOOL_COMMITS,
             Unit::Count,
             "Write transactions committed by the spool's writer (group commits)."
+        );
+        describe_histogram!(
+            names::SPOOL_COMMIT_DURATION,
+            Unit::Seconds,
+            "Time one write transaction of the spool took, fsync included."
         );
         describe_counter!(
             names::SPOOL_BYPASSED,
@@ -502,6 +515,19 @@ impl Metrics {
                 gauge.set(value as f64);
             }
             self.handles.spool_commits.absolute(commits);
+        }
+    }
+
+    /// Has `spool` record the duration of each of its commits in
+    /// [`names::SPOOL_COMMIT_DURATION`] (a handle registered now, with the recorder installed
+    /// now, like every other handle of the dispatcher).
+    #[cfg(feature = "spool")]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn observe_commits(&self, spool: &hook_spool::Spool) {
+        #[cfg(feature = "metrics")]
+        {
+            let took = histogram!(names::SPOOL_COMMIT_DURATION);
+            spool.set_commit_observer(Box::new(move |d| took.record(d.as_secs_f64())));
         }
     }
 

@@ -1,5 +1,6 @@
 //! `ftp-server --metrics-address`: after a real `curl` FTP session whose hook ran, `/metrics`
-//! shows the delivered event, and `promtool check metrics` accepts the scrape.
+//! shows the delivered event and the spool's commits with their durations (a spool is
+//! configured), and `promtool check metrics` accepts the scrape.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -29,6 +30,8 @@ fn metrics_address_serves_the_delivered_event_of_an_ftp_session() {
         .arg(&config)
         .args(["--metrics-address", &metrics.to_string()])
         .env("SFTPGO_COMMON__POST_DISCONNECT_HOOK", &script)
+        // Relative to the config dir; the server opens it at start.
+        .env("SFTPGO_HOOKS__SPOOL__DIR", "spool")
         .env_remove("SFTPGO_CONFIG_DIR")
         .env_remove("SFTPGO_CONFIG_FILE")
         .stdin(Stdio::null())
@@ -65,7 +68,13 @@ fn metrics_address_serves_the_delivered_event_of_an_ftp_session() {
                 && l.contains(r#"backend="exec""#)
                 && l.ends_with(" 1")
         });
-        if delivered {
+        // The event's append was committed (and timed) before or while its hook ran.
+        let commit_timed = body.lines().any(|l| {
+            l.strip_prefix("hooks_spool_commit_duration_seconds_count ")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .is_some_and(|n| n >= 1)
+        });
+        if delivered && commit_timed {
             break body;
         }
         assert!(Instant::now() < deadline, "no delivered event in:\n{body}");
@@ -75,6 +84,17 @@ fn metrics_address_serves_the_delivered_event_of_an_ftp_session() {
         scrape
             .lines()
             .any(|l| l.starts_with("hooks_delivery_duration_seconds_count{") && l.ends_with(" 1")),
+        "{scrape}"
+    );
+    // A histogram with the buckets of hooks::metrics::HISTOGRAM_BUCKETS (not a summary).
+    assert!(
+        scrape
+            .lines()
+            .any(|l| l.starts_with(r#"hooks_spool_commit_duration_seconds_bucket{le="0.0001"}"#)),
+        "{scrape}"
+    );
+    assert!(
+        scrape.contains("# TYPE hooks_spool_commit_duration_seconds histogram"),
         "{scrape}"
     );
     assert!(

@@ -439,7 +439,10 @@ fn counters_histograms_and_gauges_match_the_dispatchers_stats() {
         assert!(!help.is_empty(), "{name}");
         let expected = if name.ends_with("_total") {
             Kind::Counter
-        } else if name == names::DELIVERY_DURATION || name == names::DELIVERY_ATTEMPTS {
+        } else if hooks::metrics::HISTOGRAM_BUCKETS
+            .iter()
+            .any(|(histogram, _)| *histogram == name)
+        {
             Kind::Histogram
         } else {
             Kind::Gauge
@@ -542,6 +545,19 @@ fn spool_replays_and_damaged_files_are_counted() {
     });
     assert_eq!(replayed.value(names::SPOOL_REPLAYED, &[]), 5.0);
     assert_eq!(replayed.value(names::SPOOL_CORRUPT_FILES, &[]), 0.0);
+    // Every commit the writer made (the acks at least) was timed: one sample each, in seconds.
+    let took = replayed.samples(names::SPOOL_COMMIT_DURATION, &[]);
+    assert!(!took.is_empty(), "no commit timed");
+    assert!(
+        took.len() as f64 >= replayed.value(names::SPOOL_COMMITS, &[]),
+        "{} samples for {} commits",
+        took.len(),
+        replayed.value(names::SPOOL_COMMITS, &[])
+    );
+    assert!(
+        took.iter().all(|&s| s > 0.0 && s < 10.0),
+        "commit durations {took:?}"
+    );
     assert_eq!(
         replayed.value(names::EVENTS_DELIVERED, &[("backend", "test")]),
         5.0
