@@ -76,11 +76,11 @@ source_note=${NOTE:-$source_note}
 get() { awk -F'\t' -v w="$1" -v who="$2" '$1 == w && $2 == who { print $3; f = 1 } END { if (!f) print "NaN" }' "$tmp/medians"; }
 has_spool=$(awk -F'\t' '$2 == "spool" { f = 1 } END { print f ? 1 : 0 }' "$tmp/medians")
 
-# One data file per panel: label ours sftpgo ceiling [spool].
+# One data file per panel: label ours [spool] sftpgo ceiling (the spool bar next to ours).
 row() { # label work
-  local line="\"$1\" $(get "$2" ours) $(get "$2" sftpgo) $(get "$2" ceiling)"
+  local line="\"$1\" $(get "$2" ours)"
   [ "$has_spool" = 1 ] && line="$line $(get "$2" spool)"
-  echo "$line"
+  echo "$line $(get "$2" sftpgo) $(get "$2" ceiling)"
 }
 row "HTTP, 10,000 events" http >"$tmp/http.dat"
 { row "/bin/true, 2,000" true; row "shell script, 2,000" sh; } >"$tmp/prog.dat"
@@ -95,10 +95,12 @@ prog_title="Programs: ours $(ratio "$t_ours" "$t_peer") SFTPGo's path, $(pct "$t
 ncols=3; [ "$has_spool" = 1 ] && ncols=4
 # The plot command of one panel: the bars, then each bar's value above it.
 plot_cmd() { # data ceiling-title
-  local cmd="plot \"$1\" using 2:xtic(1) title \"ours\" lc rgb \"#1f6fb4\""
-  cmd="$cmd, '' using 3 title \"SFTPGo's path\" lc rgb \"#d9822b\""
-  cmd="$cmd, '' using 4 title \"$2\" lc rgb \"#8c8c8c\""
-  [ "$has_spool" = 1 ] && cmd="$cmd, '' using 5 title \"ours + spool\" lc rgb \"#2ca25f\""
+  local cmd="plot \"$1\" using 2:xtic(1) title \"ours\" lc rgb \"#1f6fb4\"" c=3
+  if [ "$has_spool" = 1 ]; then
+    cmd="$cmd, '' using 3 title \"ours + spool\" lc rgb \"#2ca25f\""; c=4
+  fi
+  cmd="$cmd, '' using $c title \"SFTPGo's path\" lc rgb \"#d9822b\""
+  cmd="$cmd, '' using $((c + 1)) title \"$2\" lc rgb \"#8c8c8c\""
   local i
   for i in $(seq 0 $((ncols - 1))); do
     cmd="$cmd, '' using (x($i)):$((i + 2)):(sprintf(\"%.0f\", \$$((i + 2)))) with labels offset 0,0.7 font \",9\" notitle"

@@ -7,7 +7,8 @@
 #     with $CEIL_CONNS keep-alive connections (default 64) against the same sink and URL.
 #     With SPOOL=1 (default) also ours with the durable spool on (`ours-spool`: hooks.spool.dir
 #     set, a fresh spool per run; the append of all events is inside the measured time), next to
-#     ours with it off in the same run, and the on/off ratios of rate and peak RSS.
+#     ours with it off in the same run, and the on/off ratios of rate and peak RSS; the same
+#     for the program storms below.
 #   * program storm of $PROG_EVENTS events (default 2,000) of /bin/true and of a small shell
 #     script; ceiling: a tight posix_spawn-and-wait loop in C on $SPAWN_THREADS threads (default
 #     nproc + 1, as many as hookctl's program runtime has workers), compiled here into a
@@ -25,7 +26,7 @@
 #   CONCURRENCY=      if set, passed to `hookctl fire --concurrency` (default: the dispatcher's 150)
 #   EXTRA_CONCURRENCY="64"  extra HTTP lines for ours with these --concurrency values ("" for none)
 #   SETTLE=1          seconds of pause before every measured command
-#   SPOOL=1           also the HTTP storm with the spool on ("0" to skip)
+#   SPOOL=1           also the storms with the spool on ("0" to skip)
 #   PROGRAMS=1        the program storms ("0": HTTP only)
 #   OUT=target/bench  where results-<timestamp>.{tsv,md} are written
 #   SKIP_BUILD=1      use the existing release hookctl (under $CARGO_TARGET_DIR if set, else target/)
@@ -298,6 +299,14 @@ ours_prog() { # run work program
   # shellcheck disable=SC2086
   record "$1" "$2" ours $r "${cmd[*]}"
 }
+ours_spool_prog() { # run work program: the same program storm with the spool on, a fresh spool
+  rm -rf "$TMP/spoolconfig/spool"
+  local cmd=("$HOOKCTL" --config-dir "$TMP/spoolconfig" fire --hook "$3" --events "$PROG_EVENTS" "${OUR_EVENT[@]}")
+  [ -n "$CONCURRENCY" ] && cmd+=(--concurrency "$CONCURRENCY")
+  local r; r=$(timed "${cmd[@]}")
+  # shellcheck disable=SC2086
+  record "$1" "$2" ours-spool $r "${cmd[*]}"
+}
 peer_prog() {
   local cmd=("$PEER/bin/sftpgo-hookpath" -hook "$3" -events "$PROG_EVENTS" "${PEER_EVENT[@]}")
   local r; r=$(timed "${cmd[@]}")
@@ -340,7 +349,9 @@ for run in $(seq "$RUNS"); do
     prog=/bin/true; [ "$work" = sh ] && prog=$TMP/hook.sh
     if [ $((run % 2)) -eq 1 ]; then
       ours_prog "$run" "$work" "$prog"; peer_prog "$run" "$work" "$prog"
+      if [ "$SPOOL" = 1 ]; then ours_spool_prog "$run" "$work" "$prog"; fi
     else
+      if [ "$SPOOL" = 1 ]; then ours_spool_prog "$run" "$work" "$prog"; fi
       peer_prog "$run" "$work" "$prog"; ours_prog "$run" "$work" "$prog"
     fi
     ceiling_prog "$run" "$work" "$prog"
@@ -377,8 +388,9 @@ summarise() {
           rs = (who == "ceiling" && wk == "http") ? "-" : sprintf("%.1f", ms[wk, who])
           printf "| %s | %s | %.0f | %.0f | %.0f | %s | %d | %s | %s |\n", wk, who, lo[wk, who], m[wk, who], hi[wk, who], rs, fail[k], ratio, ofc }
       }
-      if (m["http", "ours-spool"] > 0 && m["http", "ours"] > 0)
-        printf "\nSpool on vs off, HTTP storm (medians): %.0f%% of the rate (%.0f vs %.0f events/s), peak RSS %.1f vs %.1f MB (%.2fx).\n", 100 * m["http", "ours-spool"] / m["http", "ours"], m["http", "ours-spool"], m["http", "ours"], ms["http", "ours-spool"], ms["http", "ours"], ms["http", "ours-spool"] / (ms["http", "ours"] > 0 ? ms["http", "ours"] : 1)
+      for (w = 1; w <= nw; w++) { wk = works[w]
+        if (m[wk, "ours-spool"] > 0 && m[wk, "ours"] > 0)
+          printf "\nSpool on vs off, %s storm (medians): %.0f%% of the rate (%.0f vs %.0f events/s), peak RSS %.1f vs %.1f MB (%.2fx).\n", wk, 100 * m[wk, "ours-spool"] / m[wk, "ours"], m[wk, "ours-spool"], m[wk, "ours"], ms[wk, "ours-spool"], ms[wk, "ours"], ms[wk, "ours-spool"] / (ms[wk, "ours"] > 0 ? ms[wk, "ours"] : 1) }
       printf "\nPeak RSS, HTTP storm: ours %.1f MB, SFTPGo %.1f MB: ours is 1/%.1f of SFTPGo.\n", ms["http", "ours"], ms["http", "sftpgo"], (ms["http", "ours"] > 0 ? ms["http", "sftpgo"] / ms["http", "ours"] : 0)
       for (w = 1; w <= nw; w++) { wk = works[w]
         if (m[wk, "c-required"] > 0)
@@ -388,10 +400,10 @@ summarise() {
         for (rn = 1; rn <= runs; rn++) if (byrun[wk, "sftpgo", rn] > 0 && byrun[wk, "ceiling", rn] > 0)
           line = line sprintf(" %.2fx/%.0f%%", byrun[wk, "ours", rn] / byrun[wk, "sftpgo", rn], 100 * byrun[wk, "ours", rn] / byrun[wk, "ceiling", rn])
         printf "* %s:%s\n", wk, line }
-      line = ""
-      for (rn = 1; rn <= runs; rn++) if (byrun["http", "ours-spool", rn] > 0 && byrun["http", "ours", rn] > 0)
-        line = line sprintf(" %.0f%%", 100 * byrun["http", "ours-spool", rn] / byrun["http", "ours", rn])
-      if (line != "") printf "* http spool on/off:%s\n", line
+      for (w = 1; w <= nw; w++) { wk = works[w]; line = ""
+        for (rn = 1; rn <= runs; rn++) if (byrun[wk, "ours-spool", rn] > 0 && byrun[wk, "ours", rn] > 0)
+          line = line sprintf(" %.0f%%", 100 * byrun[wk, "ours-spool", rn] / byrun[wk, "ours", rn])
+        if (line != "") printf "* %s spool on/off:%s\n", wk, line }
       printf "\nCommands (HTTP_EVENTS=%d, PROG_EVENTS=%d, wrk connections=%d):\n\n", hev, pev, conns
       for (w = 1; w <= nw; w++) { wk = works[w]; for (i = 1; i <= nwho[wk]; i++) { who = whos[wk, i]
         printf "* %s / %s: `%s`\n", wk, who, cmd[wk SUBSEP who] } }

@@ -40,10 +40,13 @@ const WINDOW_PER_SLOT: usize = 8;
 /// Pull requests a relay keeps in flight.
 const PULLERS: usize = 1;
 
-/// A message whose hook is running.
+/// A message waiting for a hook slot, or whose hook is running.
 struct Running {
     message: Message,
-    event: DisconnectEvent,
+    id: EventId,
+    /// The decoded event while it waits; moved into the dispatcher when its hook starts (a
+    /// failed outcome brings it back for the log line).
+    event: Option<DisconnectEvent>,
     delivered: u32,
     sequence: u64,
     last_progress: Instant,
@@ -102,7 +105,11 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
     // JetStream is this relay's durable store: its dispatcher keeps events in memory only.
     config.hooks.spool.dir.clear();
 
-    let runtime = crate::runtime::start(matches!(target, HookTarget::Http(_)))?;
+    // Always the multi-thread runtime, HTTP hooks too (unlike `fire`): the NATS connection's
+    // task (reading messages, writing acks) then runs next to the hooks instead of taking
+    // turns with them on one thread; measured faster in every interleaved round
+    // (docs/benchmarks.md, "NATS: publish storm and the relay").
+    let runtime = crate::runtime::start(false)?;
     runtime.block_on(async move {
         // Before the dispatcher: it registers its metrics when it starts.
         if let Some(listen) = args.metrics_address {
@@ -114,13 +121,20 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         let source = RelaySource::connect(&servers, &config.nats, &schedule, max_ack_pending)
             .await
             .map_err(|e| e.to_string())?;
-        let (tx, mut outcomes) = mpsc::unbounded_channel::<(EventId, Result<Delivery, HookError>)>();
+        // The event comes back with a failure only (for its log line): a delivered one needs
+        // no copy.
+        type Outcome = (EventId, Result<Delivery, HookError>, Option<DisconnectEvent>);
+        let (tx, mut outcomes) = mpsc::unbounded_channel::<Outcome>();
         let options = DispatcherOptions::from_config(&config.hooks)?
             .with_all_protocols()
             .with_max_in_flight(concurrency)
             .with_queue_capacity(concurrency.max(1))
             .with_on_outcome(move |event, result| {
-                let _ = tx.send((event.id(), result.clone()));
+                let _ = tx.send((
+                    event.id(),
+                    result.clone(),
+                    result.is_err().then(|| event.clone()),
+                ));
             });
         let dispatcher = Dispatcher::new(hook, options);
         // Credits: messages this relay may hold (running or queued in the dispatcher) at once,
@@ -155,7 +169,9 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         let mut progress_tick = tokio::time::interval(progress_every);
         progress_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
-        let mut running: HashMap<EventId, VecDeque<Running>> = HashMap::new();
+        // By event id; the rare second message of an id already running waits in `twins`.
+        let mut running: HashMap<EventId, Running> = HashMap::new();
+        let mut twins: Vec<Running> = Vec::new();
         let mut waiting: VecDeque<Running> = VecDeque::new();
         let mut in_flight = 0usize;
         let (mut handled, mut failed, mut acked, mut naked) = (0u64, 0u64, 0u64, 0u64);
@@ -168,11 +184,17 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         loop {
             // Start what waits, up to the concurrency (not at a stop: those go back to NATS).
             while !stopping && in_flight < concurrency {
-                let Some(job) = waiting.pop_front() else { break };
-                match dispatcher.fire(job.event.clone()) {
+                let Some(mut job) = waiting.pop_front() else { break };
+                let Some(event) = job.event.take() else { continue };
+                match dispatcher.fire(event) {
                     Ok(_) => {
                         in_flight += 1;
-                        running.entry(job.event.id()).or_default().push_back(job);
+                        if let Some(twin) = running.insert(job.id, job) {
+                            // Outcomes of one id come in firing order: the earlier one first.
+                            if let Some(later) = running.insert(twin.id, twin) {
+                                twins.push(later);
+                            }
+                        }
                     }
                     Err(e) => {
                         tracing::warn!("relay: the dispatcher refused an event ({e}); redelivering");
@@ -204,12 +226,12 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                     while let Ok(more) = outcomes.try_recv() {
                         ready.push(more);
                     }
-                    for (id, result) in ready {
-                    let Some(job) = running.get_mut(&id).and_then(VecDeque::pop_front) else {
+                    for (id, result, event) in ready {
+                    let Some(job) = running.remove(&id) else {
                         continue;
                     };
-                    if running.get(&id).is_some_and(VecDeque::is_empty) {
-                        running.remove(&id);
+                    if let Some(i) = twins.iter().position(|t| t.id == id) {
+                        running.insert(id, twins.remove(i));
                     }
                     in_flight -= 1;
                     last_activity = Instant::now();
@@ -226,14 +248,14 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                         }
                         Err(err) => {
                             let elapsed = err.elapsed().unwrap_or_default();
-                            let age = age_of(&job.event);
+                            let age = age_of(id);
+                            let event = event.map_or_else(|| id.to_string(), |e| e.to_string());
                             let last = i64::from(job.delivered) >= schedule.max_deliver();
                             if is_transient(&err) && age <= schedule.max_age() && !last {
                                 let delay = schedule.delay(job.delivered, job.sequence);
                                 tracing::info!(
                                     id = %id, delivery = job.delivered,
-                                    "relay: {}: transient failure ({err}); redelivery in {delay:?}",
-                                    job.event
+                                    "relay: {event}: transient failure ({err}); redelivery in {delay:?}"
                                 );
                                 if let Err(e) = job.message.ack_with(AckKind::Nak(Some(delay))).await {
                                     tracing::warn!(id = %id, "relay: NAK failed (redelivered after nats.ack_wait): {e}");
@@ -250,7 +272,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                                 };
                                 tracing::warn!(
                                     id = %id, delivery = job.delivered, kind = %err.kind(),
-                                    "relay: dead letter: {}: {why}: {err}; terminated", job.event
+                                    "relay: dead letter: {event}: {why}: {err}; terminated"
                                 );
                                 if let Err(e) = job.message.ack_with(AckKind::Term).await {
                                     tracing::warn!(id = %id, "relay: TERM failed: {e}");
@@ -281,7 +303,8 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                             // Held here (sending progress) until a hook slot is free.
                             waiting.push_back(Running {
                                 message,
-                                event,
+                                id: event.id(),
+                                event: Some(event),
                                 delivered,
                                 sequence,
                                 last_progress: Instant::now(),
@@ -302,7 +325,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                     }
                 }
                 _ = progress_tick.tick() => {
-                    for job in running.values_mut().flatten().chain(waiting.iter_mut()) {
+                    for job in running.values_mut().chain(twins.iter_mut()).chain(waiting.iter_mut()) {
                         if job.last_progress.elapsed() >= progress_every {
                             let _ = job.message.ack_with(AckKind::Progress).await;
                             job.last_progress = Instant::now();
@@ -478,12 +501,12 @@ fn give_back(credits: &tokio::sync::Semaphore, issued: &mut usize, budget: u64, 
 }
 
 /// How old an event is: now minus the creation time in its id.
-fn age_of(event: &DisconnectEvent) -> Duration {
+fn age_of(id: EventId) -> Duration {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as u64;
-    Duration::from_millis(now.saturating_sub(event.id().unix_ms()))
+    Duration::from_millis(now.saturating_sub(id.unix_ms()))
 }
 
 #[cfg(test)]

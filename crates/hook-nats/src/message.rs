@@ -1,5 +1,6 @@
 //! The message: subject, headers and the Standard-Webhooks-style JSON envelope, both ways.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -69,22 +70,30 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// The envelope as read: text borrowed from the body where it has no escapes (most of it), so
+/// decoding allocates only the IP and the username the event keeps.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Envelope {
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    timestamp: String,
-    data: Data,
+struct Envelope<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    data: Data<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Data {
-    ip: String,
-    protocol: String,
-    username: String,
+struct Data<'a> {
+    #[serde(borrow)]
+    ip: Cow<'a, str>,
+    #[serde(borrow)]
+    protocol: Cow<'a, str>,
+    #[serde(borrow)]
+    username: Cow<'a, str>,
     connection_duration: u64,
 }
 
@@ -103,7 +112,7 @@ struct Data {
 /// ```
 pub fn decode_body(body: &[u8]) -> Result<DisconnectEvent, DecodeError> {
     let err = |message: String| DecodeError { message };
-    let envelope: Envelope =
+    let envelope: Envelope<'_> =
         serde_json::from_slice(body).map_err(|e| err(format!("invalid JSON envelope: {e}")))?;
     if envelope.kind != EVENT_TYPE {
         return Err(err(format!(
@@ -124,9 +133,9 @@ pub fn decode_body(body: &[u8]) -> Result<DisconnectEvent, DecodeError> {
         .parse()
         .map_err(|_| err(format!("unknown protocol {:?}", envelope.data.protocol)))?;
     Ok(DisconnectEvent::new(
-        envelope.data.ip,
+        envelope.data.ip.into_owned(),
         protocol,
-        envelope.data.username,
+        envelope.data.username.into_owned(),
         Duration::from_millis(envelope.data.connection_duration),
     )
     .with_id(id))
