@@ -17,7 +17,9 @@
 //!   [`Completion`] resolved after the commit; an event acked before its append was committed
 //!   costs no I/O;
 //! * replay and inspection: [`Spool::list`] (oldest first), [`Spool::take_due`],
-//!   [`Spool::status`] (counts per state, bytes, oldest age);
+//!   [`Spool::status`] (counts per state, bytes, oldest age); [`Spool::counters`], and
+//!   [`Spool::set_commit_observer`] for a commit-latency histogram (this crate records no metrics
+//!   itself);
 //! * bounds: `max_bytes`, a free-space floor, `dead_max`; a ballast file released on `ENOSPC`; a
 //!   failed commit reopens the store and applies the batch again;
 //! * an exclusive directory lock, `check_integrity` at open, and a damaged file set aside as
