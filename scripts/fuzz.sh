@@ -40,7 +40,8 @@ max_len() {
 # then each target's binary is run directly (as `cargo fuzz run` would, without rebuilding).
 nice -n 19 cargo +nightly fuzz build -a -s "$sanitizer"
 triple="$(rustc +nightly -vV | sed -n 's/^host: //p')"
-bin_dir="target/$triple/release"
+# Where cargo put them: CARGO_TARGET_DIR when it is set (as CI or a shared build dir may do).
+bin_dir="${CARGO_TARGET_DIR:-target}/$triple/release"
 
 failed=()
 for target in "${targets[@]}"; do
