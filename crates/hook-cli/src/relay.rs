@@ -190,7 +190,9 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                     Ok(_) => {
                         in_flight += 1;
                         if let Some(twin) = running.insert(job.id, job) {
-                            // Outcomes of one id come in firing order: the earlier one first.
+                            // The same event twice in flight (a redelivery while the first copy
+                            // runs): the first stays here, the second waits in `twins`. Each
+                            // outcome settles one of the two messages; both carry the event.
                             if let Some(later) = running.insert(twin.id, twin) {
                                 twins.push(later);
                             }
