@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use ftp_server_example::{FtpServer, Settings};
 use hook_test_support::{
-    ScriptRecord, TestServer, read_records, record_script_body, wait_for_records, write_script,
+    ScriptRecord, TestServer, cargo_tree, read_records, record_script_body, wait_for_records,
+    write_script,
 };
 use hooks::{HookConfig, ShutdownReport};
 
@@ -600,25 +601,6 @@ fn a_session_still_open_at_the_stop_is_cut_and_fires_its_event() {
 // Dependencies
 // ---------------------------------------------------------------------------------------------
 
-/// `cargo tree -e normal -p <package>` with the cargo that runs this test (offline).
-fn cargo_tree(package: &str) -> String {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["tree", "--offline", "-e", "normal", "--prefix", "none"])
-        .arg("--manifest-path")
-        .arg(manifest)
-        .args(["-p", package])
-        .output()
-        .expect("cargo tree");
-    assert!(
-        output.status.success(),
-        "cargo tree -p {package}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
 /// Every package under `crates/` (the libraries, hookctl, the test support): read from their
 /// manifests, so a crate added later is checked too.
 fn crate_packages() -> Vec<String> {
@@ -643,7 +625,7 @@ fn no_crate_under_crates_depends_on_russh_or_libunftp() {
     let packages = crate_packages();
     assert!(packages.len() >= 5, "found {packages:?}");
     for package in &packages {
-        let tree = cargo_tree(package);
+        let tree = cargo_tree(&["-e", "normal", "-p", package]);
         assert!(
             tree.contains(package.as_str()),
             "cargo tree -p {package}: {tree}"
@@ -659,12 +641,12 @@ fn no_crate_under_crates_depends_on_russh_or_libunftp() {
     }
     // The check can fail: the examples' own trees do hold them.
     assert!(
-        cargo_tree("ftp-server-example")
+        cargo_tree(&["-e", "normal", "-p", "ftp-server-example"])
             .lines()
             .any(|l| l.starts_with("libunftp "))
     );
     assert!(
-        cargo_tree("sftp-server-example")
+        cargo_tree(&["-e", "normal", "-p", "sftp-server-example"])
             .lines()
             .any(|l| l.starts_with("russh "))
     );

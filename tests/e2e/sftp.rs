@@ -11,13 +11,14 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hook_test_support::{
-    ScriptRecord, TestServer, read_records, record_script_body, wait_for_records, write_script,
+    ScriptRecord, TestServer, cargo_tree, read_records, record_script_body, wait_for_records,
+    write_script,
 };
 use hooks::{HookConfig, ShutdownReport};
 use sftp_server_example::{Settings, SftpServer, load_authorized_keys};
@@ -486,26 +487,6 @@ fn stopping_the_server_waits_for_a_running_hook_within_the_deadline() {
     );
 }
 
-/// `cargo tree -e normal -p <package>`, run with the cargo that runs this test (offline: the
-/// dependencies are all there, since this test was built).
-fn cargo_tree(package: &str) -> String {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["tree", "--offline", "-e", "normal", "--prefix", "none"])
-        .arg("--manifest-path")
-        .arg(manifest)
-        .args(["-p", package])
-        .output()
-        .expect("cargo tree");
-    assert!(
-        output.status.success(),
-        "cargo tree -p {package}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
 #[test]
 fn the_library_crates_do_not_depend_on_russh() {
     for library in [
@@ -515,7 +496,7 @@ fn the_library_crates_do_not_depend_on_russh() {
         "hook-core",
         "hook-config",
     ] {
-        let tree = cargo_tree(library);
+        let tree = cargo_tree(&["-e", "normal", "-p", library]);
         assert!(
             tree.contains(library),
             "cargo tree -p {library} printed {tree}"
@@ -527,7 +508,7 @@ fn the_library_crates_do_not_depend_on_russh() {
     }
     // The check can fail: the example's own tree does hold russh.
     assert!(
-        cargo_tree("sftp-server-example")
+        cargo_tree(&["-e", "normal", "-p", "sftp-server-example"])
             .lines()
             .any(|l| l.starts_with("russh "))
     );

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use hook_test_support::{Prometheus, Response, TestServer, free_port, http_get};
+use hook_test_support::{Prometheus, Response, TestServer, cargo_tree, free_port, http_get};
 use hooks::{HookConfig, ShutdownReport};
 use sftp_server_example::{Settings, SftpServer, install_metrics_exporter, load_authorized_keys};
 
@@ -318,37 +318,19 @@ fn the_documented_alerting_rules_pass_promtool_check_and_unit_tests() {
     assert!(out.contains("SUCCESS"), "{out}");
 }
 
-/// `cargo tree ARGS` (normal dependencies, no prefix), run offline with the cargo running this test.
-fn cargo_tree(args: &[&str]) -> String {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["tree", "--offline", "-e", "normal", "--prefix", "none"])
-        .arg("--manifest-path")
-        .arg(repo_root().join("Cargo.toml"))
-        .args(args)
-        .output()
-        .expect("cargo tree");
-    assert!(
-        output.status.success(),
-        "cargo tree {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
 #[test]
 fn the_exporter_stays_out_of_the_libraries_and_brings_no_aws_lc() {
     let has = |tree: &str, krate: &str| tree.lines().any(|l| l.starts_with(&format!("{krate} ")));
     // The library records through the facade only; the exporter is the application's choice.
-    let hooks = cargo_tree(&["-p", "hooks", "--all-features"]);
+    let hooks = cargo_tree(&["-e", "normal", "-p", "hooks", "--all-features"]);
     assert!(has(&hooks, "metrics"), "{hooks}");
     for krate in ["metrics-exporter-prometheus", "metrics-util"] {
         assert!(!has(&hooks, krate), "hooks depends on {krate}:\n{hooks}");
     }
     // The example has the exporter, with its HTTP listener and without the push gateway's TLS.
-    let example = cargo_tree(&["-p", "sftp-server-example"]);
+    let example = cargo_tree(&["-e", "normal", "-p", "sftp-server-example"]);
     assert!(has(&example, "metrics-exporter-prometheus"), "{example}");
-    let workspace = cargo_tree(&["--workspace", "--all-features"]);
+    let workspace = cargo_tree(&["-e", "normal", "--workspace", "--all-features"]);
     for krate in ["aws-lc-rs", "aws-lc-sys", "openssl-sys", "native-tls"] {
         assert!(!has(&workspace, krate), "the workspace depends on {krate}");
     }

@@ -1,26 +1,7 @@
 //! The dependency promises: `hook-nats` holds no process or HTTP code, and nothing in the
 //! workspace (any feature) pulls aws-lc.
 
-use std::path::Path;
-use std::process::Command;
-
-/// `cargo tree --locked --prefix none` (it may download the manifests of opt-in features) with `args`, run with the cargo that runs this test.
-fn cargo_tree(args: &[&str]) -> String {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["tree", "--locked", "--prefix", "none", "--manifest-path"])
-        .arg(manifest)
-        .args(args)
-        .output()
-        .expect("cargo tree");
-    assert!(
-        output.status.success(),
-        "cargo tree {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
+use hook_test_support::cargo_tree;
 
 #[test]
 fn hook_nats_has_no_process_or_http_code() {

@@ -51,6 +51,8 @@
 //! * [`NatsServer`], [`NatsCluster`]: Debian's real `nats-server` with JetStream, one node or
 //!   a 3-node loopback cluster, each with a temporary store, stopped by PID.
 //! * [`sample_event`] and friends: [`hook_core::DisconnectEvent`] values.
+//! * [`cargo_tree`]: the workspace's dependency graph, for the tests that hold its promises
+//!   (no russh, libunftp, HTTP or process code where a crate must not have it; no aws-lc).
 //!
 //! Feature flags: none. MSRV: the workspace's `rust-version` (1.90). Unix only.
 
@@ -65,6 +67,7 @@ mod prometheus;
 mod scripts;
 mod server;
 mod tls;
+mod tree;
 
 pub use events::{
     anonymous_ftp_event, event, numbered_events, one_event_per_protocol, sample_event, tricky_event,
@@ -82,3 +85,4 @@ pub use server::{
     RecordedRequest, RefusedPort, Response, TestServer, TestServerBuilder, WaitTimedOut, free_port,
 };
 pub use tls::{ServerTls, client_config};
+pub use tree::cargo_tree;
