@@ -353,6 +353,11 @@ impl ServerCertVerifier for NoVerify {
 #[derive(Debug)]
 struct NoRoots;
 
+/// What [`NoRoots`] answers to every check.
+fn unknown_issuer() -> rustls::Error {
+    rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+}
+
 impl ServerCertVerifier for NoRoots {
     fn verify_server_cert(
         &self,
@@ -362,9 +367,7 @@ impl ServerCertVerifier for NoRoots {
         _: &[u8],
         _: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(rustls::Error::InvalidCertificate(
-            rustls::CertificateError::UnknownIssuer,
-        ))
+        Err(unknown_issuer())
     }
 
     fn verify_tls12_signature(
@@ -373,9 +376,7 @@ impl ServerCertVerifier for NoRoots {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::InvalidCertificate(
-            rustls::CertificateError::UnknownIssuer,
-        ))
+        Err(unknown_issuer())
     }
 
     fn verify_tls13_signature(
@@ -384,9 +385,7 @@ impl ServerCertVerifier for NoRoots {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::InvalidCertificate(
-            rustls::CertificateError::UnknownIssuer,
-        ))
+        Err(unknown_issuer())
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -2,9 +2,11 @@
 //! it prints the bound port, fires the hook for a real `curl` session, logs libunftp's records
 //! through tracing, and drains the hooks at the stop.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+mod common;
 
 use hook_test_support::{record_script_body, wait_for_records, write_script};
 
@@ -29,30 +31,19 @@ fn the_binary_serves_fires_the_hook_and_stops_gracefully_on_sigterm_and_sigint()
         let password_file = dir.path().join("password");
         std::fs::write(&password_file, "secret\nignored second line\n").unwrap();
 
-        let mut server = Command::new(env!("CARGO_BIN_EXE_ftp-server"))
-            .arg("--root")
-            .arg(&root)
-            .args(["--user", "alice", "--password-file"])
-            .arg(&password_file)
-            .args(["--address", "127.0.0.1", "--port", "0", "--config-dir"])
-            .arg(&config)
-            .args(["--config-file", "hooks.json", "--idle-timeout", "30", "-v"])
-            .env_remove("SFTPGO_CONFIG_DIR")
-            .env_remove("SFTPGO_CONFIG_FILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ftp-server");
-        let mut stdout = BufReader::new(server.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("listening on 127.0.0.1:")
-            .unwrap_or_else(|| panic!("first line: {first:?}"))
-            .parse::<u16>()
-            .unwrap();
+        let (mut server, mut stdout, port) = common::spawn_and_read_port(
+            Command::new(env!("CARGO_BIN_EXE_ftp-server"))
+                .arg("--root")
+                .arg(&root)
+                .args(["--user", "alice", "--password-file"])
+                .arg(&password_file)
+                .args(["--address", "127.0.0.1", "--port", "0", "--config-dir"])
+                .arg(&config)
+                .args(["--config-file", "hooks.json", "--idle-timeout", "30", "-v"])
+                .env_remove("SFTPGO_CONFIG_DIR")
+                .env_remove("SFTPGO_CONFIG_FILE")
+                .stderr(Stdio::piped()),
+        );
         assert_ne!(port, 0, "the bound port is printed");
 
         let curl = Command::new("curl")

@@ -2,9 +2,11 @@
 //! shows the delivered event and the spool's commits with their durations (a spool is
 //! configured), and `promtool check metrics` accepts the scrape.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use hook_test_support::{free_port, http_get, record_script_body, wait_for_records, write_script};
 
@@ -21,33 +23,22 @@ fn metrics_address_serves_the_delivered_event_of_an_ftp_session() {
     std::fs::write(&password_file, "secret\n").unwrap();
     let metrics: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_ftp-server"))
-        .arg("--root")
-        .arg(&root)
-        .args(["--user", "alice", "--password-file"])
-        .arg(&password_file)
-        .args(["--address", "127.0.0.1", "--port", "0", "--config-dir"])
-        .arg(&config)
-        .args(["--metrics-address", &metrics.to_string()])
-        .env("SFTPGO_COMMON__POST_DISCONNECT_HOOK", &script)
-        // Relative to the config dir; the server opens it at start.
-        .env("SFTPGO_HOOKS__SPOOL__DIR", "spool")
-        .env_remove("SFTPGO_CONFIG_DIR")
-        .env_remove("SFTPGO_CONFIG_FILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ftp-server");
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let port: u16 = first
-        .trim()
-        .strip_prefix("listening on 127.0.0.1:")
-        .unwrap_or_else(|| panic!("first line: {first:?}"))
-        .parse()
-        .unwrap();
+    let (mut server, _stdout, port) = common::spawn_and_read_port(
+        Command::new(env!("CARGO_BIN_EXE_ftp-server"))
+            .arg("--root")
+            .arg(&root)
+            .args(["--user", "alice", "--password-file"])
+            .arg(&password_file)
+            .args(["--address", "127.0.0.1", "--port", "0", "--config-dir"])
+            .arg(&config)
+            .args(["--metrics-address", &metrics.to_string()])
+            .env("SFTPGO_COMMON__POST_DISCONNECT_HOOK", &script)
+            // Relative to the config dir; the server opens it at start.
+            .env("SFTPGO_HOOKS__SPOOL__DIR", "spool")
+            .env_remove("SFTPGO_CONFIG_DIR")
+            .env_remove("SFTPGO_CONFIG_FILE")
+            .stderr(Stdio::null()),
+    );
 
     let curl = Command::new("curl")
         .args(["-sS", "--max-time", "60"])

@@ -13,7 +13,7 @@ use crate::Error;
 ///
 /// Call it inside the tokio runtime the server runs on, **before**
 /// [`SftpServer::bind`](crate::SftpServer::bind) creates the hooks' dispatcher (the dispatcher
-/// describes its metrics and sets its capacity gauges when it starts). The hooks' two histograms
+/// describes its metrics and sets its capacity gauges when it starts). The hooks' histograms
 /// get Prometheus buckets ([`HISTOGRAM_BUCKETS`](hooks::metrics::HISTOGRAM_BUCKETS)), so `_bucket`, `_sum` and
 /// `_count` series can be aggregated across servers.
 ///
