@@ -222,8 +222,12 @@ impl RedbStore {
                 results.push(tx.apply(op)?);
             }
             let evicted = tx.evict_dead(dead_max)?;
-            tx.finish()?;
-            Applied { results, evicted }
+            let live_bytes = tx.finish()?;
+            Applied {
+                results,
+                evicted,
+                live_bytes,
+            }
         };
         txn.commit()?;
         Ok(applied)
@@ -257,14 +261,15 @@ impl<'t> Tx<'t> {
         })
     }
 
-    fn finish(mut self) -> Result<(), redb::Error> {
-        if self.bytes != 0 {
-            let old = self.meta.get("bytes")?.map(|v| v.value()).unwrap_or(0);
-            let new = (i128::from(old) + self.bytes).max(0);
-            self.meta
-                .insert("bytes", u64::try_from(new).unwrap_or(u64::MAX))?;
+    /// Writes the live-byte count back; the new count when it changed.
+    fn finish(mut self) -> Result<Option<u64>, redb::Error> {
+        if self.bytes == 0 {
+            return Ok(None);
         }
-        Ok(())
+        let old = self.meta.get("bytes")?.map(|v| v.value()).unwrap_or(0);
+        let new = u64::try_from((i128::from(old) + self.bytes).max(0)).unwrap_or(u64::MAX);
+        self.meta.insert("bytes", new)?;
+        Ok(Some(new))
     }
 
     fn table(&mut self, state: State) -> &mut Table<'t, [u8; 16], &'static [u8]> {

@@ -46,6 +46,8 @@ pub(crate) struct Applied {
     pub(crate) results: Vec<OpResult>,
     /// Dead letters evicted to keep `dead_max`.
     pub(crate) evicted: u64,
+    /// The live record bytes after the transaction, when it changed them (`None`: unchanged).
+    pub(crate) live_bytes: Option<u64>,
 }
 
 /// Counts and sizes, read in one snapshot.

@@ -286,8 +286,18 @@ impl Writer {
             .queued_bytes
             .fetch_sub(appended_bytes, Ordering::Relaxed);
         // Sizes and space first, so that whoever is answered next sees the new bounds; a file
-        // over its bound is compacted now (copy-on-write leaves free pages behind).
-        self.refresh_sizes();
+        // over its bound is compacted now (copy-on-write leaves free pages behind). The live
+        // bytes come with the commit; only after a failure are they read back from the store.
+        match &result {
+            Ok(Some(applied)) => {
+                if let Some(bytes) = applied.live_bytes {
+                    shared.live_bytes.store(bytes, Ordering::Relaxed);
+                }
+                self.refresh_file_len();
+            }
+            Ok(None) => {}
+            Err(_) => self.refresh_sizes(),
+        }
         self.check_space(false);
         let file = shared.file_bytes.load(Ordering::Relaxed);
         let live_bytes = shared.live_bytes.load(Ordering::Relaxed);
@@ -482,16 +492,24 @@ impl Writer {
         }
     }
 
+    /// Reads the live bytes and the file's size back from the store (at start-up, after a
+    /// compaction or a failed commit).
     fn refresh_sizes(&self) {
-        if let Ok(store) = self.shared.store() {
-            if let Ok(counts) = store.counts() {
-                self.shared
-                    .live_bytes
-                    .store(counts.bytes, Ordering::Relaxed);
-            }
-            if let Ok(len) = store.file_len() {
-                self.shared.file_bytes.store(len, Ordering::Relaxed);
-            }
+        if let Ok(store) = self.shared.store()
+            && let Ok(counts) = store.counts()
+        {
+            self.shared
+                .live_bytes
+                .store(counts.bytes, Ordering::Relaxed);
+        }
+        self.refresh_file_len();
+    }
+
+    fn refresh_file_len(&self) {
+        if let Ok(store) = self.shared.store()
+            && let Ok(len) = store.file_len()
+        {
+            self.shared.file_bytes.store(len, Ordering::Relaxed);
         }
     }
 
