@@ -228,6 +228,13 @@ impl RelaySource {
             })
     }
 
+    /// The ack wait the server applies to this relay's messages: the consumer's own (an
+    /// existing consumer keeps the `ack_wait` it was created with, whatever `nats.ack_wait` says
+    /// now).
+    pub fn ack_wait(&self) -> Duration {
+        self.consumer.cached_info().config.ack_wait
+    }
+
     /// Sends every buffered ack to the server (call before exiting).
     pub async fn flush(&self) -> Result<(), HookError> {
         self.client.flush().await.map_err(|e| {

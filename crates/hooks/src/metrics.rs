@@ -102,6 +102,9 @@ pub mod names {
     pub const RELAY_TERMINATED: &str = "hooks_relay_messages_terminated_total";
     /// Counter: messages received that the stream had delivered before.
     pub const RELAY_REDELIVERED: &str = "hooks_relay_messages_redelivered_total";
+    /// Counter: messages of an event the relay held or had just settled (a redelivery that
+    /// crossed the relay's ack): settled with it, the hook not run again.
+    pub const RELAY_DUPLICATES: &str = "hooks_relay_messages_duplicate_total";
 
     /// The dispatcher's metrics (recorded by this crate), the spool's counters included.
     pub const DISPATCHER: [&str; 22] = [

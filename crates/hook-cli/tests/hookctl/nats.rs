@@ -487,6 +487,95 @@ fn sigterm_finishes_and_acks_the_running_hooks_then_exits_0() {
     assert_eq!(distinct.len(), 20);
 }
 
+/// The relay's consumer as the server sees it: (messages not yet delivered, delivered but not
+/// acked); `None` before a relay created it.
+async fn consumer_backlog(url: &str) -> Option<(u64, usize)> {
+    let js = jetstream::new(async_nats::connect(url).await.unwrap());
+    let stream = js.get_stream("SFTPGO_HOOKS").await.unwrap();
+    let mut c: consumer::PullConsumer = stream.get_consumer("sftpgo-hooks-relay").await.ok()?;
+    let info = c.info().await.unwrap();
+    Some((info.num_pending, info.num_ack_pending))
+}
+
+/// Stores `body` once more under `subject`, as a message of its own (its own `Nats-Msg-Id`):
+/// what a publisher's retry after the duplicate window, or a spool replay, leaves in a stream.
+async fn store_again(url: &str, subject: &str, body: &str, copy: usize) {
+    let js = jetstream::new(async_nats::connect(url).await.unwrap());
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Content-Type", "application/json");
+    headers.insert("Nats-Msg-Id", format!("copy-{copy}").as_str());
+    js.publish_with_headers(subject.to_owned(), headers, body.to_owned().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_second_message_of_an_event_held_or_just_settled_is_acked_without_running_it_again() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let rt = runtime();
+    rt.block_on(publish(&url, &HookConfig::default(), distinct_events(10)));
+    let stored = rt.block_on(read_stream(&url, "SFTPGO_HOOKS"));
+    // Events 0 (twice more) and 1 (once more) are stored again before the relay starts: their
+    // copies arrive in the relay's first pull, while the first copies wait or run.
+    for (copy, i) in [0, 0, 1].into_iter().enumerate() {
+        rt.block_on(store_again(&url, &stored[i].subject, &stored[i].body, copy));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("runs.txt");
+    let script = line_script(dir.path(), &out_file, "sleep 0.2");
+    let env = [("SFTPGO_COMMON__POST_DISCONNECT_HOOK", script.as_str())];
+    let relay = spawn_relay(
+        dir.path(),
+        &["--from", &url, "--concurrency", "2", "--idle-exit", "4"],
+        &env,
+    );
+    // Everything settled: nothing left to deliver or waiting for an ack.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rt.block_on(consumer_backlog(&url)) != Some((0, 0)) || lines(&out_file).len() < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            rt.block_on(consumer_backlog(&url))
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Event 2 once more, after the relay acked it.
+    rt.block_on(store_again(&url, &stored[2].subject, &stored[2].body, 3));
+    let out = relay.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("acked=10 terminated=0 redelivery_requested=0 duplicates=4"),
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("events=10 failed=0 "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Each event ran once, with its own values; all 14 messages were acked.
+    let mut ran = lines(&out_file);
+    ran.sort();
+    let mut want: Vec<String> = distinct_events(10)
+        .iter()
+        .map(|e| {
+            format!(
+                "{}|{}|{}|{}|4",
+                e.ip(),
+                e.protocol(),
+                e.username(),
+                e.duration().as_millis()
+            )
+        })
+        .collect();
+    want.sort();
+    assert_eq!(ran, want);
+    assert_eq!(rt.block_on(consumer_backlog(&url)), Some((0, 0)));
+}
+
 #[test]
 fn sigkill_of_one_of_two_relays_the_other_delivers_the_rest_after_the_ack_wait() {
     let server = NatsServer::start();

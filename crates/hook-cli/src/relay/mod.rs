@@ -14,8 +14,9 @@
 //!   start or that ran and failed: SFTPGo never runs a program twice), or a message that is not
 //!   an event: `+TERM`, logged at WARN with the event, counted (the dead letter).
 //!
-//! A hook still running after a third of `nats.ack_wait` sends `+WPI` (progress) so the server
-//! does not hand the message to another relay.
+//! A message held (waiting for a slot or running) for a quarter of the consumer's `ack_wait`
+//! sends `+WPI` (progress) so the server does not hand it to another relay. A second delivery
+//! of an event held or lately settled here is settled with it, never run again ([`jobs`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::error::Error;
@@ -34,23 +35,17 @@ use tokio::sync::mpsc;
 use crate::check::{invalid, load};
 use crate::cli::{Cli, RelayArgs};
 use crate::report::summary_line;
+use jobs::{Job, RECENT_CAPACITY, Recent, Settled};
+
+mod jobs;
 
 /// Messages a relay may hold per hook slot (running, or waiting and sending progress).
 const WINDOW_PER_SLOT: usize = 8;
 /// Pull requests a relay keeps in flight.
 const PULLERS: usize = 1;
-
-/// A message waiting for a hook slot, or whose hook is running.
-struct Running {
-    message: Message,
-    id: EventId,
-    /// The decoded event while it waits; moved into the dispatcher when its hook starts (a
-    /// failed outcome brings it back for the log line).
-    event: Option<DisconnectEvent>,
-    delivered: u32,
-    sequence: u64,
-    last_progress: Instant,
-}
+/// How long a pull request waits for messages (so a request lost in a failover is renewed
+/// quickly, and a stopping relay waits at most this for its open request to run out).
+const PULL_EXPIRES: Duration = Duration::from_secs(2);
 
 /// Whether a failure may heal by itself, so the message is redelivered later: the spool's rules
 /// ([`HookError::redelivery`]): transient and cancelled come back, permanent and ran-and-failed
@@ -164,57 +159,65 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigint = signal(SignalKind::interrupt())?;
 
-        let ack_wait = config.nats.ack_wait();
-        let progress_every = (ack_wait / 3).max(Duration::from_millis(100));
-        let mut progress_tick = tokio::time::interval(progress_every);
+        // The consumer's ack wait (an existing consumer keeps its own), or `nats.ack_wait` if
+        // that is shorter.
+        let ack_wait = match source.ack_wait() {
+            d if d.is_zero() => config.nats.ack_wait(),
+            d => d.min(config.nats.ack_wait()),
+        };
+        // Progress once a held message has gone a quarter of the ack wait without, checked every
+        // eighth: at most about 3/8 of the ack wait pass between two, the rest is margin for a
+        // loaded machine and the network.
+        let progress_after = (ack_wait / 4).max(Duration::from_millis(50));
+        let mut progress_tick = tokio::time::interval(progress_after / 2);
         progress_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
-        // By event id; the rare second message of an id already running waits in `twins`.
-        let mut running: HashMap<EventId, Running> = HashMap::new();
-        let mut twins: Vec<Running> = Vec::new();
-        let mut waiting: VecDeque<Running> = VecDeque::new();
+        // Every event held, by id (several deliveries of one event make one job, run once).
+        let mut jobs: HashMap<EventId, Job> = HashMap::new();
+        // The jobs whose hook has not started, in arrival order.
+        let mut waiting: VecDeque<EventId> = VecDeque::new();
+        let mut recent = Recent::new(ack_wait * 2, RECENT_CAPACITY);
         let mut in_flight = 0usize;
         let (mut handled, mut failed, mut acked, mut naked) = (0u64, 0u64, 0u64, 0u64);
+        let mut duplicates = 0u64;
         let mut latencies: Vec<Duration> = Vec::new();
         let mut first_message: Option<Instant> = None;
         let mut last_handled = Instant::now();
         let mut last_activity = Instant::now();
+        // Set by a signal, `--max-events` or `--idle-exit`. From then on no pull request and no
+        // hook starts; the running hooks finish and are settled; the open pull request runs out
+        // (what it still brings is held, sending progress); then every message not run is NAKed,
+        // once, for another relay to take at once. (NAKing while a pull request of this relay is
+        // open would hand the message straight back to it.)
         let mut stopping = false;
+        let mut pulls_open = true;
+        let mut drain_deadline = tokio::time::Instant::now();
 
         loop {
-            // Start what waits, up to the concurrency (not at a stop: those go back to NATS).
+            if !stopping && max_events.is_some_and(|n| handled >= n) {
+                stopping = true;
+            }
+            if stopping && !credits.is_closed() {
+                credits.close();
+                drain_deadline = tokio::time::Instant::now() + PULL_EXPIRES + Duration::from_millis(500);
+            }
+            // Start what waits, up to the concurrency.
             while !stopping && in_flight < concurrency {
-                let Some(mut job) = waiting.pop_front() else { break };
+                let Some(id) = waiting.pop_front() else { break };
+                let Some(job) = jobs.get_mut(&id) else { continue };
                 let Some(event) = job.event.take() else { continue };
                 match dispatcher.fire(event) {
-                    Ok(_) => {
-                        in_flight += 1;
-                        if let Some(twin) = running.insert(job.id, job) {
-                            // The same event twice in flight (a redelivery while the first copy
-                            // runs): the first stays here, the second waits in `twins`. Each
-                            // outcome settles one of the two messages; both carry the event.
-                            if let Some(later) = running.insert(twin.id, twin) {
-                                twins.push(later);
-                            }
-                        }
-                    }
+                    Ok(_) => in_flight += 1,
                     Err(e) => {
                         tracing::warn!("relay: the dispatcher refused an event ({e}); redelivering");
-                        let _ = job.message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
-                        give_back(&credits, &mut issued, budget, handled);
+                        if let Some(job) = jobs.remove(&id) {
+                            let _ = job.latest().ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+                            give_back(&credits, &mut issued, budget, handled, job.count());
+                        }
                     }
                 }
             }
-            if stopping && !waiting.is_empty() {
-                for job in waiting.drain(..) {
-                    let _ = job.message.ack_with(AckKind::Nak(None)).await;
-                }
-            }
-            let can_pull = !stopping;
-            if stopping && in_flight == 0 {
-                break;
-            }
-            if max_events.is_some_and(|n| handled >= n) && in_flight == 0 {
+            if stopping && in_flight == 0 && !pulls_open {
                 break;
             }
             let idle_deadline = idle_exit.map(|d| tokio::time::Instant::from_std(last_activity + d));
@@ -222,6 +225,15 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                 biased;
                 _ = sigterm.recv() => { stopping = true; }
                 _ = sigint.recv() => { stopping = true; }
+                // Before the outcomes: a storm of outcomes must not starve the progress.
+                _ = progress_tick.tick() => {
+                    for job in jobs.values_mut() {
+                        if job.last_progress.elapsed() >= progress_after {
+                            let _ = job.latest().ack_with(AckKind::Progress).await;
+                            job.last_progress = Instant::now();
+                        }
+                    }
+                }
                 Some(first) = outcomes.recv() => {
                     // Every outcome that is ready, in one go: their acks leave in one write.
                     let mut ready = vec![first];
@@ -229,24 +241,25 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                         ready.push(more);
                     }
                     for (id, result, event) in ready {
-                    let Some(job) = running.remove(&id) else {
+                    let Some(job) = jobs.remove(&id) else {
                         continue;
                     };
-                    if let Some(i) = twins.iter().position(|t| t.id == id) {
-                        running.insert(id, twins.remove(i));
-                    }
                     in_flight -= 1;
-                    last_activity = Instant::now();
+                    let now = Instant::now();
+                    last_activity = now;
                     match result {
                         Ok(delivery) => {
-                            if let Err(e) = job.message.ack().await {
-                                tracing::warn!(id = %id, "relay: ack failed (the event will be redelivered): {e}");
+                            for message in job.messages() {
+                                if let Err(e) = message.ack().await {
+                                    tracing::warn!(id = %id, "relay: ack failed (the event will be redelivered): {e}");
+                                }
                             }
+                            recent.insert(id, Settled::Acked, now);
                             acked += 1;
                             handled += 1;
                             relay_metrics.acked();
                             latencies.push(delivery.elapsed());
-                            last_handled = Instant::now();
+                            last_handled = now;
                         }
                         Err(err) => {
                             let elapsed = err.elapsed().unwrap_or_default();
@@ -259,7 +272,8 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                                     id = %id, delivery = job.delivered,
                                     "relay: {event}: transient failure ({err}); redelivery in {delay:?}"
                                 );
-                                if let Err(e) = job.message.ack_with(AckKind::Nak(Some(delay))).await {
+                                // The newest delivery is the one the server waits on.
+                                if let Err(e) = job.latest().ack_with(AckKind::Nak(Some(delay))).await {
                                     tracing::warn!(id = %id, "relay: NAK failed (redelivered after nats.ack_wait): {e}");
                                 }
                                 naked += 1;
@@ -276,23 +290,32 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                                     id = %id, delivery = job.delivered, kind = %err.kind(),
                                     "relay: dead letter: {event}: {why}: {err}; terminated"
                                 );
-                                if let Err(e) = job.message.ack_with(AckKind::Term).await {
-                                    tracing::warn!(id = %id, "relay: TERM failed: {e}");
+                                for message in job.messages() {
+                                    if let Err(e) = message.ack_with(AckKind::Term).await {
+                                        tracing::warn!(id = %id, "relay: TERM failed: {e}");
+                                    }
                                 }
+                                recent.insert(id, Settled::Terminated, now);
                                 failed += 1;
                                 handled += 1;
                                 relay_metrics.terminated();
                                 latencies.push(elapsed);
-                                last_handled = Instant::now();
+                                last_handled = now;
                             }
                         }
                     }
-                    give_back(&credits, &mut issued, budget, handled);
+                    give_back(&credits, &mut issued, budget, handled, job.count());
                     }
                 }
-                Some(message) = pulled.recv(), if can_pull => {
-                    last_activity = Instant::now();
-                    first_message.get_or_insert_with(Instant::now);
+                next = pulled.recv(), if pulls_open => {
+                    let Some(message) = next else {
+                        // Every puller has ended (only at a stop).
+                        pulls_open = false;
+                        continue;
+                    };
+                    let now = Instant::now();
+                    last_activity = now;
+                    first_message.get_or_insert(now);
                     let (delivered, sequence) = match message.info() {
                         Ok(info) => (u32::try_from(info.delivered).unwrap_or(u32::MAX), info.stream_sequence),
                         Err(_) => (1, 0),
@@ -302,15 +325,30 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                     }
                     match decode_body(&message.payload) {
                         Ok(event) => {
-                            // Held here (sending progress) until a hook slot is free.
-                            waiting.push_back(Running {
-                                message,
-                                id: event.id(),
-                                event: Some(event),
-                                delivered,
-                                sequence,
-                                last_progress: Instant::now(),
-                            });
+                            let id = event.id();
+                            if let Some(job) = jobs.get_mut(&id) {
+                                // Held here already (waiting or running): settled with it.
+                                tracing::debug!(id = %id, delivery = delivered, "relay: a second delivery of an event held here; settled with the first");
+                                job.join(message, delivered);
+                                duplicates += 1;
+                                relay_metrics.duplicates.increment(1);
+                            } else if let Some(how) = recent.get(id, now) {
+                                // Settled here lately (the ack reached the server too late, or
+                                // was lost): settled the same way again, not run again.
+                                tracing::debug!(id = %id, delivery = delivered, "relay: a redelivery of an event settled here ({how:?}); settled again");
+                                let kind = match how {
+                                    Settled::Acked => AckKind::Ack,
+                                    Settled::Terminated => AckKind::Term,
+                                };
+                                let _ = message.ack_with(kind).await;
+                                duplicates += 1;
+                                relay_metrics.duplicates.increment(1);
+                                give_back(&credits, &mut issued, budget, handled, 1);
+                            } else {
+                                // Held here (sending progress) until a hook slot is free.
+                                jobs.insert(id, Job::new(message, event, delivered, sequence));
+                                waiting.push_back(id);
+                            }
                         }
                         Err(e) => {
                             tracing::warn!(
@@ -321,31 +359,27 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                             failed += 1;
                             handled += 1;
                             relay_metrics.terminated();
-                            last_handled = Instant::now();
-                            give_back(&credits, &mut issued, budget, handled);
+                            last_handled = now;
+                            give_back(&credits, &mut issued, budget, handled, 1);
                         }
                     }
                 }
-                _ = progress_tick.tick() => {
-                    for job in running.values_mut().chain(twins.iter_mut()).chain(waiting.iter_mut()) {
-                        if job.last_progress.elapsed() >= progress_every {
-                            let _ = job.message.ack_with(AckKind::Progress).await;
-                            job.last_progress = Instant::now();
-                        }
-                    }
+                // The open pull request should have run out by now; stop waiting for it.
+                _ = tokio::time::sleep_until(drain_deadline), if stopping && pulls_open && in_flight == 0 => {
+                    pulls_open = false;
                 }
                 _ = async {
                     match idle_deadline {
                         Some(at) => tokio::time::sleep_until(at).await,
                         None => std::future::pending().await,
                     }
-                }, if in_flight == 0 && waiting.is_empty() && idle_deadline.is_some() => {
-                    break;
+                }, if !stopping && in_flight == 0 && waiting.is_empty() && idle_deadline.is_some() => {
+                    stopping = true;
                 }
             }
         }
-        // Messages pulled but not handed to the dispatcher go back at once (not after the ack
-        // wait).
+        // What was not run goes back at once (not after the ack wait): the held jobs (none is
+        // running now) and anything that arrived after the relay stopped reading.
         for puller in pullers {
             puller.abort();
             let _ = puller.await;
@@ -353,12 +387,17 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         while let Ok(message) = pulled.try_recv() {
             let _ = message.ack_with(AckKind::Nak(None)).await;
         }
+        for job in jobs.values() {
+            let _ = job.latest().ack_with(AckKind::Nak(None)).await;
+        }
         if let Err(e) = source.flush().await {
             tracing::warn!("relay: {e}");
         }
         let _ = dispatcher.shutdown(Duration::from_secs(1)).await;
         let elapsed = first_message.map_or(Duration::ZERO, |t| last_handled.saturating_duration_since(t));
-        eprintln!("relay: acked={acked} terminated={failed} redelivery_requested={naked}");
+        eprintln!(
+            "relay: acked={acked} terminated={failed} redelivery_requested={naked} duplicates={duplicates}"
+        );
         println!("{}", summary_line(handled, failed, elapsed, &mut latencies));
         Ok(ExitCode::SUCCESS)
     })
@@ -371,6 +410,7 @@ struct RelayMetrics {
     naked: metrics::Counter,
     terminated: metrics::Counter,
     redelivered: metrics::Counter,
+    duplicates: metrics::Counter,
 }
 
 impl RelayMetrics {
@@ -404,6 +444,10 @@ impl RelayMetrics {
                 names::RELAY_REDELIVERED,
                 "Messages received that the stream had delivered before.",
             ),
+            duplicates: counter(
+                names::RELAY_DUPLICATES,
+                "Messages of an event this relay held or had just settled: settled with it, the hook not run again.",
+            ),
         }
     }
 
@@ -434,7 +478,7 @@ fn install_metrics_exporter(listen: std::net::SocketAddr) -> Result<(), Box<dyn 
 }
 
 /// Pulls exactly as many messages as there are free credits (at least one, at most `window`),
-/// in requests that expire after 2 s (so a request lost in a failover is renewed quickly).
+/// in requests that expire after [`PULL_EXPIRES`]; ends when the credits are closed (a stop).
 async fn pull(
     source: std::sync::Arc<RelaySource>,
     credits: std::sync::Arc<tokio::sync::Semaphore>,
@@ -468,7 +512,7 @@ async fn pull(
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let mut got = 0;
-        match source.batch(want, Duration::from_secs(2)).await {
+        match source.batch(want, PULL_EXPIRES).await {
             Ok(mut batch) => {
                 while let Some(next) = batch.next().await {
                     match next {
@@ -491,14 +535,22 @@ async fn pull(
     }
 }
 
-/// Returns the credit of a message that left the relay (acked, NAKed or terminated), unless the
+/// Returns the credits of `messages` messages that left the relay (acked, NAKed or terminated), unless the
 /// `--max-events` budget is covered by what was handled plus the credits still issued (held by
 /// running, queued or requested messages, or free).
-fn give_back(credits: &tokio::sync::Semaphore, issued: &mut usize, budget: u64, handled: u64) {
-    *issued -= 1;
-    if handled + (*issued as u64) < budget {
-        credits.add_permits(1);
-        *issued += 1;
+fn give_back(
+    credits: &tokio::sync::Semaphore,
+    issued: &mut usize,
+    budget: u64,
+    handled: u64,
+    messages: usize,
+) {
+    for _ in 0..messages {
+        *issued -= 1;
+        if handled + (*issued as u64) < budget {
+            credits.add_permits(1);
+            *issued += 1;
+        }
     }
 }
 
