@@ -21,6 +21,9 @@ pub(crate) struct ConnectPlan {
     credentials: Option<String>,
     timeout: Duration,
     name: &'static str,
+    /// Commands (publishes, acks) the client may queue while it is disconnected before a publish
+    /// waits (async-nats' `client_capacity`).
+    capacity: usize,
 }
 
 impl std::fmt::Debug for ConnectPlan {
@@ -34,7 +37,17 @@ impl std::fmt::Debug for ConnectPlan {
     }
 }
 
+/// async-nats' own default.
+const DEFAULT_CLIENT_CAPACITY: usize = 2048;
+
 impl ConnectPlan {
+    /// Room for at least `capacity` queued commands (never less than the default): a relay
+    /// settling every message it holds while disconnected must never wait on the queue.
+    pub(crate) fn with_capacity(mut self, capacity: usize) -> ConnectPlan {
+        self.capacity = capacity.max(DEFAULT_CLIENT_CAPACITY);
+        self
+    }
+
     /// Reads the TLS files and the credentials file; errors name the key.
     pub(crate) fn new(
         servers: &NatsServers,
@@ -57,6 +70,7 @@ impl ConnectPlan {
             credentials,
             timeout: nats.ack_timeout().max(Duration::from_secs(1)),
             name,
+            capacity: DEFAULT_CLIENT_CAPACITY,
         })
     }
 
@@ -73,6 +87,7 @@ impl ConnectPlan {
             .name(self.name)
             .connection_timeout(self.timeout)
             .max_reconnects(None)
+            .client_capacity(self.capacity)
             .require_tls(self.servers.requires_tls());
         if let Some(tls) = &self.tls {
             opts = opts.tls_client_config(tls.clone());

@@ -124,9 +124,14 @@ impl RelaySource {
         schedule: &RedeliverySchedule,
         max_ack_pending: usize,
     ) -> Result<RelaySource, HookError> {
-        let plan = ConnectPlan::new(servers, nats, "sftpgo-hooks-relay").map_err(|e| {
-            HookError::new(ErrorKind::Other, e.to_string()).with_backend(Backend::Nats)
-        })?;
+        // Room to queue an ack for every message the relay may hold while the connection is
+        // down, so settling never waits on the client's queue (which is not drained while
+        // async-nats reconnects).
+        let plan = ConnectPlan::new(servers, nats, "sftpgo-hooks-relay")
+            .map_err(|e| {
+                HookError::new(ErrorKind::Other, e.to_string()).with_backend(Backend::Nats)
+            })?
+            .with_capacity(max_ack_pending.saturating_mul(2));
         let client = plan.connect().await?;
         let js = jetstream::ContextBuilder::new()
             .timeout(nats.ack_timeout())
@@ -235,9 +240,30 @@ impl RelaySource {
         self.consumer.cached_info().config.ack_wait
     }
 
-    /// Sends every buffered ack to the server (call before exiting).
-    pub async fn flush(&self) -> Result<(), HookError> {
-        self.client.flush().await.map_err(|e| {
+    /// Whether the connection is up now (a relay sends no progress while it is down: the
+    /// server could not see it, and it would only fill the client's queue).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Sends every buffered ack to the server (call before exiting), waiting at most `within`
+    /// (a server that is gone is never waited for: async-nats would wait for the reconnection).
+    pub async fn flush(&self, within: Duration) -> Result<(), HookError> {
+        let flushed = tokio::time::timeout(within, self.client.flush())
+            .await
+            .map_err(|_| {
+                HookError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "nats {}: the server did not take the last acks within {within:?} \
+                         (unreachable?); the messages they settle are redelivered after the \
+                         ack wait",
+                        self.plan.servers
+                    ),
+                )
+                .with_backend(Backend::Nats)
+            })?;
+        flushed.map_err(|e| {
             HookError::new(
                 ErrorKind::Transport,
                 format!(

@@ -43,6 +43,8 @@ mod jobs;
 const WINDOW_PER_SLOT: usize = 8;
 /// Pull requests a relay keeps in flight.
 const PULLERS: usize = 1;
+/// How long a stopping relay waits for the server to take its last NAKs and acks.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
 /// How long a pull request waits for messages (so a request lost in a failover is renewed
 /// quickly, and a stopping relay waits at most this for its open request to run out).
 const PULL_EXPIRES: Duration = Duration::from_secs(2);
@@ -226,11 +228,15 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                 _ = sigterm.recv() => { stopping = true; }
                 _ = sigint.recv() => { stopping = true; }
                 // Before the outcomes: a storm of outcomes must not starve the progress.
+                // Not while the connection is down: the server could not see it, and it would
+                // only fill the client's queue.
                 _ = progress_tick.tick() => {
-                    for job in jobs.values_mut() {
-                        if job.last_progress.elapsed() >= progress_after {
-                            let _ = job.latest().ack_with(AckKind::Progress).await;
-                            job.last_progress = Instant::now();
+                    if source.is_connected() {
+                        for job in jobs.values_mut() {
+                            if job.last_progress.elapsed() >= progress_after {
+                                let _ = job.latest().ack_with(AckKind::Progress).await;
+                                job.last_progress = Instant::now();
+                            }
                         }
                     }
                 }
@@ -384,13 +390,20 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
             puller.abort();
             let _ = puller.await;
         }
-        while let Ok(message) = pulled.try_recv() {
-            let _ = message.ack_with(AckKind::Nak(None)).await;
+        // Bounded: with the server gone, nothing is waited for beyond `EXIT_WAIT` (what was not
+        // settled is redelivered after the ack wait).
+        let give_back_all = async {
+            while let Ok(message) = pulled.try_recv() {
+                let _ = message.ack_with(AckKind::Nak(None)).await;
+            }
+            for job in jobs.values() {
+                let _ = job.latest().ack_with(AckKind::Nak(None)).await;
+            }
+        };
+        if tokio::time::timeout(EXIT_WAIT, give_back_all).await.is_err() {
+            tracing::warn!("relay: NATS did not take the NAKs within {EXIT_WAIT:?}; those messages are redelivered after the ack wait");
         }
-        for job in jobs.values() {
-            let _ = job.latest().ack_with(AckKind::Nak(None)).await;
-        }
-        if let Err(e) = source.flush().await {
+        if let Err(e) = source.flush(EXIT_WAIT).await {
             tracing::warn!("relay: {e}");
         }
         let _ = dispatcher.shutdown(Duration::from_secs(1)).await;

@@ -576,6 +576,71 @@ fn a_second_message_of_an_event_held_or_just_settled_is_acked_without_running_it
     assert_eq!(rt.block_on(consumer_backlog(&url)), Some((0, 0)));
 }
 
+/// Waits for `child` to exit, at most `within`; kills it and fails the test if it did not.
+fn wait_bounded(mut child: Child, within: Duration, what: &str) -> std::process::Output {
+    let deadline = Instant::now() + within;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what}: still running after {within:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn with_the_server_gone_sigterm_and_idle_exit_still_end_the_relay() {
+    for stop_by_signal in [true, false] {
+        let mut server = NatsServer::start();
+        let url = server.url();
+        runtime().block_on(publish(&url, &HookConfig::default(), distinct_events(3)));
+        let dir = tempfile::tempdir().unwrap();
+        let out_file = dir.path().join("runs.txt");
+        let started = dir.path().join("started");
+        let script = line_script(
+            dir.path(),
+            &out_file,
+            &format!("touch '{}'; sleep 1", started.display()),
+        );
+        let env = [("SFTPGO_COMMON__POST_DISCONNECT_HOOK", script.as_str())];
+        let relay = spawn_relay(
+            dir.path(),
+            &["--from", &url, "--concurrency", "1", "--idle-exit", "2"],
+            &env,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !started.exists() {
+            assert!(Instant::now() < deadline, "no hook started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server.kill();
+        if stop_by_signal {
+            let pid = rustix::process::Pid::from_raw(relay.id() as i32).unwrap();
+            rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        }
+        // The running hook finishes; the acks cannot reach a server, which is not waited for.
+        let out = wait_bounded(relay, Duration::from_secs(60), "the relay");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains("did not take the last acks within 5s"),
+            "{err}"
+        );
+        // A signal stops the relay after the running hook; idle, it runs what it holds first.
+        let runs = if stop_by_signal { 1 } else { 3 };
+        assert_eq!(lines(&out_file).len(), runs, "{err}");
+        assert!(
+            err.contains(&format!("relay: acked={runs} terminated=0 ")),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn sigkill_of_one_of_two_relays_the_other_delivers_the_rest_after_the_ack_wait() {
     let server = NatsServer::start();
