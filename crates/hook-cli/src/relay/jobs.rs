@@ -1,6 +1,7 @@
-//! The relay's bookkeeping: the messages it holds, one [`Job`] per event id, and the events it
-//! settled lately ([`Recent`]), so that a second delivery of an event never runs its hook twice
-//! in one relay.
+//! The relay's bookkeeping: the messages a shard holds, one [`Job`] per event id; which shard
+//! holds which event and the events settled lately ([`Registry`], [`Recent`]), so that a second
+//! delivery of an event never runs its hook twice in one relay; and the `--max-events` credits
+//! the shards share ([`Budget`]).
 //!
 //! JetStream delivers at least once: an event comes back when its ack wait runs out before the
 //! relay's ack or progress reaches the server (a loaded machine, a reconnect), or when a stale
@@ -151,6 +152,98 @@ impl Recent {
     }
 }
 
+/// What a shard does with a delivery that just arrived, decided under the [`Registry`] lock.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// Not held anywhere and not settled lately: run it (now registered to this shard).
+    New,
+    /// This shard holds the event: join its job.
+    Join,
+    /// Another shard holds the event: hand the delivery to that shard.
+    Forward(usize),
+    /// Settled lately: settle it the same way again.
+    Settled(Settled),
+}
+
+/// Which shard holds which event, and the events settled lately, for every shard of a relay:
+/// so that one relay never runs an event twice, whichever of its connections the deliveries
+/// come through.
+pub(crate) struct Registry {
+    held: HashMap<EventId, usize>,
+    recent: Recent,
+}
+
+impl Registry {
+    /// An empty registry remembering settled events for `horizon`.
+    pub(crate) fn new(horizon: Duration) -> Registry {
+        Registry {
+            held: HashMap::new(),
+            recent: Recent::new(horizon, RECENT_CAPACITY),
+        }
+    }
+
+    /// A delivery of `id` arrived at `shard`.
+    pub(crate) fn arrive(&mut self, id: EventId, shard: usize, now: Instant) -> Arrival {
+        if let Some(how) = self.recent.get(id, now) {
+            return Arrival::Settled(how);
+        }
+        match self.held.entry(id) {
+            std::collections::hash_map::Entry::Occupied(o) if *o.get() == shard => Arrival::Join,
+            std::collections::hash_map::Entry::Occupied(o) => Arrival::Forward(*o.get()),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(shard);
+                Arrival::New
+            }
+        }
+    }
+
+    /// The shard let go of `id`: settled `how`, or (`None`) given back for a redelivery.
+    pub(crate) fn release(&mut self, id: EventId, how: Option<Settled>, now: Instant) {
+        self.held.remove(&id);
+        if let Some(how) = how {
+            self.recent.insert(id, how, now);
+        }
+    }
+}
+
+/// The `--max-events` budget shared by a relay's shards: `room` is the budget minus the events
+/// handled minus the credits issued (held, requested or free), so the shards together never ask
+/// the server for more messages than the events still to handle.
+pub(crate) struct Budget {
+    room: Option<std::sync::atomic::AtomicU64>,
+}
+
+impl Budget {
+    /// A budget of `max_events`, or none.
+    pub(crate) fn new(max_events: Option<u64>) -> Budget {
+        Budget {
+            room: max_events.map(std::sync::atomic::AtomicU64::new),
+        }
+    }
+
+    /// Takes up to `want` credits; returns how many it got.
+    pub(crate) fn take(&self, want: usize) -> usize {
+        use std::sync::atomic::Ordering;
+        let Some(room) = &self.room else {
+            return want;
+        };
+        let mut got = 0;
+        let _ = room.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+            got = usize::try_from(left).unwrap_or(usize::MAX).min(want);
+            Some(left - got as u64)
+        });
+        got
+    }
+
+    /// Gives back credits whose messages left without being handled (NAKed, refused, a
+    /// duplicate), or that were never used.
+    pub(crate) fn put_back(&self, credits: usize) {
+        if let Some(room) = &self.room {
+            room.fetch_add(credits as u64, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +271,41 @@ mod tests {
         assert_eq!(recent.get(b, t0 + Duration::from_secs(15)), None);
         assert_eq!(recent.len(), 0);
         assert_eq!(recent.get(EventId::new(), t0), None);
+    }
+
+    #[test]
+    fn the_registry_runs_an_event_in_one_shard_and_forwards_its_other_deliveries() {
+        let t0 = Instant::now();
+        let mut registry = Registry::new(Duration::from_secs(10));
+        let (a, b) = (EventId::new(), EventId::new());
+        assert_eq!(registry.arrive(a, 0, t0), Arrival::New);
+        assert_eq!(registry.arrive(a, 0, t0), Arrival::Join);
+        assert_eq!(registry.arrive(a, 1, t0), Arrival::Forward(0));
+        assert_eq!(registry.arrive(b, 1, t0), Arrival::New);
+        registry.release(a, Some(Settled::Acked), t0);
+        assert_eq!(registry.arrive(a, 1, t0), Arrival::Settled(Settled::Acked));
+        // Given back (NAKed): a later delivery runs again, in whichever shard gets it.
+        registry.release(b, None, t0);
+        assert_eq!(registry.arrive(b, 0, t0), Arrival::New);
+        // Forgotten after the horizon.
+        assert_eq!(
+            registry.arrive(a, 1, t0 + Duration::from_secs(10)),
+            Arrival::New
+        );
+    }
+
+    #[test]
+    fn the_budget_never_issues_more_than_is_left() {
+        let budget = Budget::new(Some(5));
+        assert_eq!(budget.take(3), 3);
+        assert_eq!(budget.take(3), 2);
+        assert_eq!(budget.take(1), 0);
+        budget.put_back(2);
+        assert_eq!(budget.take(8), 2);
+        let unlimited = Budget::new(None);
+        assert_eq!(unlimited.take(usize::MAX), usize::MAX);
+        unlimited.put_back(7);
+        assert_eq!(unlimited.take(4), 4);
     }
 
     #[test]

@@ -21,21 +21,23 @@
 use std::collections::{HashMap, VecDeque};
 use std::error::Error;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use hook_nats::{AckKind, Message, RedeliverySchedule, RelaySource, decode_body};
 use hooks::{
-    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, EventId, HookError, HookTarget,
-    NatsServers, Redelivery,
+    Delivery, DisconnectEvent, Dispatcher, DispatcherOptions, EventId, HookConfig, HookError,
+    HookTarget, NatsServers, Redelivery,
 };
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::check::{invalid, load};
 use crate::cli::{Cli, RelayArgs};
 use crate::report::summary_line;
-use jobs::{Job, RECENT_CAPACITY, Recent, Settled};
+use jobs::{Arrival, Budget, Job, Registry, Settled};
 
 mod jobs;
 
@@ -97,35 +99,252 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
     let concurrency = match args.concurrency {
         Some(c) => usize::try_from(c)?,
         None => config.hooks.max_in_flight,
-    };
+    }
+    .max(1);
     let schedule = RedeliverySchedule::from_spool(&config.hooks.spool);
     // JetStream is this relay's durable store: its dispatcher keeps events in memory only.
     config.hooks.spool.dir.clear();
 
-    // Always the multi-thread runtime, HTTP hooks too (unlike `fire`): the NATS connection's
-    // task (reading messages, writing acks) then runs next to the hooks instead of taking
-    // turns with them on one thread; measured faster in every interleaved round
-    // (docs/benchmarks.md, "NATS: publish storm and the relay").
-    let runtime = crate::runtime::start(false)?;
-    runtime.block_on(async move {
-        // Before the dispatcher: it registers its metrics when it starts.
+    // HTTP hooks: one shard per core, each a current-thread runtime on its own thread with its
+    // own NATS connection, dispatcher and connection pool (like one relay per core in one
+    // process): nothing crosses threads per event but the registry's lock. Measured against
+    // one multi-thread runtime: about a quarter more events/s for less CPU (docs/benchmarks.md,
+    // "NATS: publish storm and the relay"). Programs: one shard on the multi-thread runtime
+    // `fire` uses for them (a spawn blocks its thread until the child has exec'd).
+    let program = matches!(target, HookTarget::Program(_));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards = if program { 1 } else { cores.min(concurrency) };
+    let max_ack_pending = (concurrency * WINDOW_PER_SLOT * 4).max(4096);
+    let shared = Arc::new(Shared {
+        budget: Budget::new(args.max_events),
+        max_events: args.max_events,
+        handled: AtomicU64::new(0),
+        stop: watch::channel(false).0,
+        registry: Mutex::new(Registry::new(config.nats.ack_wait() * 2)),
+        inboxes: OnceLock::new(),
+    });
+    // This thread serves the metrics and waits for the signals and the shards.
+    let main = crate::runtime::start(true)?;
+    let (mut sigterm, mut sigint) = main.block_on(async {
+        // Before any dispatcher: it registers its metrics when it starts.
         if let Some(listen) = args.metrics_address {
             install_metrics_exporter(listen)?;
         }
-        let relay_metrics = RelayMetrics::new();
-        let hook = hooks::build_hook(&config)?.ok_or("no hook configured")?;
-        let max_ack_pending = (concurrency * WINDOW_PER_SLOT * 4).max(4096);
-        let source = RelaySource::connect(&servers, &config.nats, &schedule, max_ack_pending)
-            .await
+        Ok::<_, Box<dyn Error>>((
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        ))
+    })?;
+    // Start-up on this thread, shard by shard: a failure exits 2 before anything runs.
+    let mut prepared = Vec::with_capacity(shards);
+    let mut inboxes = Vec::with_capacity(shards);
+    for index in 0..shards {
+        let runtime = crate::runtime::start(!program)?;
+        let concurrency = concurrency / shards + usize::from(index < concurrency % shards);
+        let source = runtime
+            .block_on(RelaySource::connect(
+                &servers,
+                &config.nats,
+                &schedule,
+                max_ack_pending,
+            ))
             .map_err(|e| e.to_string())?;
+        let (inbox_tx, inbox) = mpsc::unbounded_channel();
+        inboxes.push(inbox_tx);
+        prepared.push((runtime, source, inbox, concurrency));
+    }
+    let _ = shared.inboxes.set(inboxes);
+    let settings = Arc::new(Settings {
+        config,
+        schedule,
+        idle_exit,
+    });
+    let (done_tx, mut done) = mpsc::unbounded_channel();
+    let mut threads = Vec::with_capacity(shards);
+    for (index, (runtime, source, inbox, concurrency)) in prepared.into_iter().enumerate() {
+        let shard = Shard {
+            index,
+            concurrency,
+            source: Arc::new(source),
+            inbox,
+            shared: shared.clone(),
+            settings: settings.clone(),
+        };
+        let done_tx = done_tx.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("relay-shard-{index}"))
+                .spawn(move || {
+                    let _ = done_tx.send(runtime.block_on(shard.run()));
+                })
+                .map_err(|e| format!("cannot start a relay thread: {e}"))?,
+        );
+    }
+    drop(done_tx);
+    let totals = main.block_on(async {
+        let mut totals = ShardResult::default();
+        let mut failure = None;
+        loop {
+            tokio::select! {
+                _ = sigterm.recv() => { let _ = shared.stop.send(true); }
+                _ = sigint.recv() => { let _ = shared.stop.send(true); }
+                ended = done.recv() => match ended {
+                    Some(Ok(result)) => totals.merge(result),
+                    Some(Err(e)) => {
+                        // One shard failed: the others stop too.
+                        let _ = shared.stop.send(true);
+                        failure.get_or_insert(e);
+                    }
+                    // Every shard has ended (or a thread panicked: see the joins).
+                    None => break,
+                },
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(totals),
+        }
+    });
+    for thread in threads {
+        thread.join().map_err(|_| "a relay thread panicked")?;
+    }
+    let totals = totals?;
+    let ShardResult {
+        handled,
+        failed,
+        acked,
+        naked,
+        duplicates,
+        mut latencies,
+        first_message,
+        last_handled,
+    } = totals;
+    let elapsed = match (first_message, last_handled) {
+        (Some(first), Some(last)) => last.saturating_duration_since(first),
+        _ => Duration::ZERO,
+    };
+    eprintln!(
+        "relay: acked={acked} terminated={failed} redelivery_requested={naked} duplicates={duplicates}"
+    );
+    println!("{}", summary_line(handled, failed, elapsed, &mut latencies));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What every shard of a relay shares.
+struct Shared {
+    budget: Budget,
+    max_events: Option<u64>,
+    /// Events handled by every shard.
+    handled: AtomicU64,
+    /// `true` stops every shard (a signal, `--max-events` reached).
+    stop: watch::Sender<bool>,
+    registry: Mutex<Registry>,
+    /// Each shard's inbox, for deliveries of an event another shard holds.
+    inboxes: OnceLock<Vec<mpsc::UnboundedSender<Box<Forwarded>>>>,
+}
+
+impl Shared {
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // A panic never holds the lock in a state worth refusing: the maps stay consistent.
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The configuration every shard runs with.
+struct Settings {
+    config: HookConfig,
+    schedule: RedeliverySchedule,
+    idle_exit: Option<Duration>,
+}
+
+/// A delivery handed to the shard that holds its event.
+struct Forwarded {
+    message: Message,
+    event: DisconnectEvent,
+    delivered: u32,
+    sequence: u64,
+}
+
+/// One shard: a NATS connection with its puller, a dispatcher, and the loop settling what they
+/// bring.
+struct Shard {
+    index: usize,
+    concurrency: usize,
+    source: Arc<RelaySource>,
+    inbox: mpsc::UnboundedReceiver<Box<Forwarded>>,
+    shared: Arc<Shared>,
+    settings: Arc<Settings>,
+}
+
+/// What one shard did, merged into the relay's summary.
+#[derive(Default)]
+struct ShardResult {
+    handled: u64,
+    failed: u64,
+    acked: u64,
+    naked: u64,
+    duplicates: u64,
+    latencies: Vec<Duration>,
+    first_message: Option<Instant>,
+    last_handled: Option<Instant>,
+}
+
+impl ShardResult {
+    fn merge(&mut self, other: ShardResult) {
+        self.handled += other.handled;
+        self.failed += other.failed;
+        self.acked += other.acked;
+        self.naked += other.naked;
+        self.duplicates += other.duplicates;
+        self.latencies.extend(other.latencies);
+        self.first_message = match (self.first_message, other.first_message) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_handled = self.last_handled.max(other.last_handled);
+    }
+}
+
+/// The shard's view of a delivery: what to do with it.
+enum Take {
+    Run,
+    Join,
+    Forward(usize),
+    Again(Settled),
+}
+
+impl Shard {
+    async fn run(self) -> Result<ShardResult, String> {
+        let Shard {
+            index,
+            concurrency,
+            source,
+            mut inbox,
+            shared,
+            settings,
+        } = self;
+        let Settings {
+            config,
+            schedule,
+            idle_exit,
+        } = &*settings;
+        let relay_metrics = RelayMetrics::new();
+        let hook = hooks::build_hook(config)
+            .map_err(|e| e.to_string())?
+            .ok_or("no hook configured")?;
         // The event comes back with a failure only (for its log line): a delivered one needs
         // no copy.
-        type Outcome = (EventId, Result<Delivery, HookError>, Option<DisconnectEvent>);
+        type Outcome = (
+            EventId,
+            Result<Delivery, HookError>,
+            Option<DisconnectEvent>,
+        );
         let (tx, mut outcomes) = mpsc::unbounded_channel::<Outcome>();
-        let options = DispatcherOptions::from_config(&config.hooks)?
+        let options = DispatcherOptions::from_config(&config.hooks)
+            .map_err(|e| e.to_string())?
             .with_all_protocols()
             .with_max_in_flight(concurrency)
-            .with_queue_capacity(concurrency.max(1))
+            .with_queue_capacity(concurrency)
             .with_on_outcome(move |event, result| {
                 let _ = tx.send((
                     event.id(),
@@ -134,19 +353,13 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                 ));
             });
         let dispatcher = Dispatcher::new(hook, options);
-        // Credits: messages this relay may hold (running or queued in the dispatcher) at once,
-        // twice the concurrency so the next pull overlaps the running hooks. The puller asks
-        // for exactly the free credits, so every pulled message is tracked (and sends progress)
-        // from the moment it arrives.
-        let max_events = args.max_events;
-        let budget = max_events.unwrap_or(u64::MAX);
+        // Credits: messages this shard may hold (running or waiting) at once, eight per hook
+        // slot so the next pull overlaps the running hooks, within the `--max-events` budget.
+        // The puller asks for exactly the free credits, so every pulled message is tracked (and
+        // sends progress) from the moment it arrives.
         let window = concurrency.saturating_mul(WINDOW_PER_SLOT).max(1);
-        let mut issued = usize::try_from(budget).unwrap_or(usize::MAX).min(window);
-        let credits = std::sync::Arc::new(tokio::sync::Semaphore::new(issued));
-        let source = std::sync::Arc::new(source);
+        let credits = Arc::new(tokio::sync::Semaphore::new(shared.budget.take(window)));
         let (message_tx, mut pulled) = mpsc::channel::<Message>(window);
-        // Several pull requests in flight, so that the round trip of one never leaves the hooks
-        // idle.
         let pullers: Vec<_> = (0..PULLERS)
             .map(|_| {
                 tokio::spawn(pull(
@@ -158,8 +371,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
             })
             .collect();
         drop(message_tx);
-        let mut sigterm = signal(SignalKind::terminate())?;
-        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut stop = shared.stop.subscribe();
 
         // The consumer's ack wait (an existing consumer keeps its own), or `nats.ack_wait` if
         // that is shorter.
@@ -178,13 +390,8 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         let mut jobs: HashMap<EventId, Job> = HashMap::new();
         // The jobs whose hook has not started, in arrival order.
         let mut waiting: VecDeque<EventId> = VecDeque::new();
-        let mut recent = Recent::new(ack_wait * 2, RECENT_CAPACITY);
         let mut in_flight = 0usize;
-        let (mut handled, mut failed, mut acked, mut naked) = (0u64, 0u64, 0u64, 0u64);
-        let mut duplicates = 0u64;
-        let mut latencies: Vec<Duration> = Vec::new();
-        let mut first_message: Option<Instant> = None;
-        let mut last_handled = Instant::now();
+        let mut result = ShardResult::default();
         let mut last_activity = Instant::now();
         // Set by a signal, `--max-events` or `--idle-exit`. From then on no pull request and no
         // hook starts; the running hooks finish and are settled; the open pull request runs out
@@ -194,27 +401,44 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         let mut stopping = false;
         let mut pulls_open = true;
         let mut drain_deadline = tokio::time::Instant::now();
+        // Credits of messages that left: `handled` of them were handled (their credit is spent),
+        // the others go back to the budget; then as many as the budget allows are issued again.
+        let give_back = |handled: usize, others: usize| {
+            shared.budget.put_back(others);
+            credits.add_permits(shared.budget.take(handled + others));
+        };
 
         loop {
-            if !stopping && max_events.is_some_and(|n| handled >= n) {
+            if *stop.borrow() {
                 stopping = true;
             }
             if stopping && !credits.is_closed() {
                 credits.close();
-                drain_deadline = tokio::time::Instant::now() + PULL_EXPIRES + Duration::from_millis(500);
+                drain_deadline =
+                    tokio::time::Instant::now() + PULL_EXPIRES + Duration::from_millis(500);
             }
             // Start what waits, up to the concurrency.
             while !stopping && in_flight < concurrency {
                 let Some(id) = waiting.pop_front() else { break };
-                let Some(job) = jobs.get_mut(&id) else { continue };
-                let Some(event) = job.event.take() else { continue };
+                let Some(job) = jobs.get_mut(&id) else {
+                    continue;
+                };
+                let Some(event) = job.event.take() else {
+                    continue;
+                };
                 match dispatcher.fire(event) {
                     Ok(_) => in_flight += 1,
                     Err(e) => {
-                        tracing::warn!("relay: the dispatcher refused an event ({e}); redelivering");
+                        tracing::warn!(
+                            "relay: the dispatcher refused an event ({e}); redelivering"
+                        );
                         if let Some(job) = jobs.remove(&id) {
-                            let _ = job.latest().ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
-                            give_back(&credits, &mut issued, budget, handled, job.count());
+                            shared.registry().release(id, None, Instant::now());
+                            let _ = job
+                                .latest()
+                                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                                .await;
+                            give_back(0, job.count());
                         }
                     }
                 }
@@ -222,11 +446,13 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
             if stopping && in_flight == 0 && !pulls_open {
                 break;
             }
-            let idle_deadline = idle_exit.map(|d| tokio::time::Instant::from_std(last_activity + d));
+            let idle_deadline =
+                idle_exit.map(|d| tokio::time::Instant::from_std(last_activity + d));
+            // A delivery that arrived (pulled here, or handed over by another shard).
+            let mut arrived: Option<(Message, DisconnectEvent, u32, u64, bool)> = None;
             tokio::select! {
                 biased;
-                _ = sigterm.recv() => { stopping = true; }
-                _ = sigint.recv() => { stopping = true; }
+                _ = stop.changed() => { stopping = true; }
                 // Before the outcomes: a storm of outcomes must not starve the progress.
                 // Not while the connection is down: the server could not see it, and it would
                 // only fill the client's queue.
@@ -246,72 +472,28 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                     while let Ok(more) = outcomes.try_recv() {
                         ready.push(more);
                     }
-                    for (id, result, event) in ready {
-                    let Some(job) = jobs.remove(&id) else {
-                        continue;
-                    };
-                    in_flight -= 1;
-                    let now = Instant::now();
-                    last_activity = now;
-                    match result {
-                        Ok(delivery) => {
-                            for message in job.messages() {
-                                if let Err(e) = message.ack().await {
-                                    tracing::warn!(id = %id, "relay: ack failed (the event will be redelivered): {e}");
-                                }
+                    for (id, outcome, event) in ready {
+                        let Some(job) = jobs.remove(&id) else {
+                            continue;
+                        };
+                        in_flight -= 1;
+                        let now = Instant::now();
+                        last_activity = now;
+                        let settled = settle(&job, id, outcome, event, schedule, &relay_metrics, &mut result, now).await;
+                        shared.registry().release(id, settled, now);
+                        if settled.is_some() {
+                            give_back(1, job.count() - 1);
+                            let total = shared.handled.fetch_add(1, Ordering::AcqRel) + 1;
+                            if shared.max_events.is_some_and(|n| total >= n) {
+                                let _ = shared.stop.send(true);
                             }
-                            recent.insert(id, Settled::Acked, now);
-                            acked += 1;
-                            handled += 1;
-                            relay_metrics.acked();
-                            latencies.push(delivery.elapsed());
-                            last_handled = now;
-                        }
-                        Err(err) => {
-                            let elapsed = err.elapsed().unwrap_or_default();
-                            let age = age_of(id);
-                            let event = event.map_or_else(|| id.to_string(), |e| e.to_string());
-                            let last = i64::from(job.delivered) >= schedule.max_deliver();
-                            if is_transient(&err) && age <= schedule.max_age() && !last {
-                                let delay = schedule.delay(job.delivered, job.sequence);
-                                tracing::info!(
-                                    id = %id, delivery = job.delivered,
-                                    "relay: {event}: transient failure ({err}); redelivery in {delay:?}"
-                                );
-                                // The newest delivery is the one the server waits on.
-                                if let Err(e) = job.latest().ack_with(AckKind::Nak(Some(delay))).await {
-                                    tracing::warn!(id = %id, "relay: NAK failed (redelivered after nats.ack_wait): {e}");
-                                }
-                                naked += 1;
-                                relay_metrics.naked.increment(1);
-                            } else {
-                                let why = if !is_transient(&err) {
-                                    "permanent failure".to_owned()
-                                } else if last {
-                                    format!("gave up after {} deliveries (max_deliver, from hooks.spool.max_age)", job.delivered)
-                                } else {
-                                    format!("older than hooks.spool.max_age ({age:?})")
-                                };
-                                tracing::warn!(
-                                    id = %id, delivery = job.delivered, kind = %err.kind(),
-                                    "relay: dead letter: {event}: {why}: {err}; terminated"
-                                );
-                                for message in job.messages() {
-                                    if let Err(e) = message.ack_with(AckKind::Term).await {
-                                        tracing::warn!(id = %id, "relay: TERM failed: {e}");
-                                    }
-                                }
-                                recent.insert(id, Settled::Terminated, now);
-                                failed += 1;
-                                handled += 1;
-                                relay_metrics.terminated();
-                                latencies.push(elapsed);
-                                last_handled = now;
-                            }
+                        } else {
+                            give_back(0, job.count());
                         }
                     }
-                    give_back(&credits, &mut issued, budget, handled, job.count());
-                    }
+                }
+                Some(forwarded) = inbox.recv() => {
+                    arrived = Some((forwarded.message, forwarded.event, forwarded.delivered, forwarded.sequence, true));
                 }
                 next = pulled.recv(), if pulls_open => {
                     let Some(message) = next else {
@@ -321,7 +503,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                     };
                     let now = Instant::now();
                     last_activity = now;
-                    first_message.get_or_insert(now);
+                    result.first_message.get_or_insert(now);
                     let (delivered, sequence) = match message.info() {
                         Ok(info) => (u32::try_from(info.delivered).unwrap_or(u32::MAX), info.stream_sequence),
                         Err(_) => (1, 0),
@@ -330,43 +512,22 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                         relay_metrics.redelivered.increment(1);
                     }
                     match decode_body(&message.payload) {
-                        Ok(event) => {
-                            let id = event.id();
-                            if let Some(job) = jobs.get_mut(&id) {
-                                // Held here already (waiting or running): settled with it.
-                                tracing::debug!(id = %id, delivery = delivered, "relay: a second delivery of an event held here; settled with the first");
-                                job.join(message, delivered);
-                                duplicates += 1;
-                                relay_metrics.duplicates.increment(1);
-                            } else if let Some(how) = recent.get(id, now) {
-                                // Settled here lately (the ack reached the server too late, or
-                                // was lost): settled the same way again, not run again.
-                                tracing::debug!(id = %id, delivery = delivered, "relay: a redelivery of an event settled here ({how:?}); settled again");
-                                let kind = match how {
-                                    Settled::Acked => AckKind::Ack,
-                                    Settled::Terminated => AckKind::Term,
-                                };
-                                let _ = message.ack_with(kind).await;
-                                duplicates += 1;
-                                relay_metrics.duplicates.increment(1);
-                                give_back(&credits, &mut issued, budget, handled, 1);
-                            } else {
-                                // Held here (sending progress) until a hook slot is free.
-                                jobs.insert(id, Job::new(message, event, delivered, sequence));
-                                waiting.push_back(id);
-                            }
-                        }
+                        Ok(event) => arrived = Some((message, event, delivered, sequence, false)),
                         Err(e) => {
                             tracing::warn!(
                                 subject = %message.subject, sequence,
                                 "relay: dead letter: {e}; terminated"
                             );
                             let _ = message.ack_with(AckKind::Term).await;
-                            failed += 1;
-                            handled += 1;
+                            result.failed += 1;
+                            result.handled += 1;
+                            result.last_handled = Some(now);
                             relay_metrics.terminated();
-                            last_handled = now;
-                            give_back(&credits, &mut issued, budget, handled, 1);
+                            give_back(1, 0);
+                            let total = shared.handled.fetch_add(1, Ordering::AcqRel) + 1;
+                            if shared.max_events.is_some_and(|n| total >= n) {
+                                let _ = shared.stop.send(true);
+                            }
                         }
                     }
                 }
@@ -383,37 +544,184 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
                     stopping = true;
                 }
             }
+            let Some((message, event, delivered, sequence, forwarded)) = arrived else {
+                continue;
+            };
+            let id = event.id();
+            let now = Instant::now();
+            let take = if forwarded && jobs.contains_key(&id) {
+                Take::Join
+            } else {
+                match shared.registry().arrive(id, index, now) {
+                    Arrival::New => Take::Run,
+                    Arrival::Join => Take::Join,
+                    Arrival::Forward(to) => Take::Forward(to),
+                    Arrival::Settled(how) => Take::Again(how),
+                }
+            };
+            match take {
+                Take::Run => {
+                    // Held here (sending progress) until a hook slot is free.
+                    jobs.insert(id, Job::new(message, event, delivered, sequence));
+                    waiting.push_back(id);
+                }
+                Take::Join => match jobs.get_mut(&id) {
+                    Some(job) => {
+                        tracing::debug!(id = %id, delivery = delivered, "relay: a second delivery of an event held here; settled with the first");
+                        job.join(message, delivered);
+                        result.duplicates += 1;
+                        relay_metrics.duplicates.increment(1);
+                    }
+                    // Registered here but not held: cannot happen; run it rather than lose it.
+                    None => {
+                        jobs.insert(id, Job::new(message, event, delivered, sequence));
+                        waiting.push_back(id);
+                    }
+                },
+                Take::Forward(to) => {
+                    let inbox = shared.inboxes.get().and_then(|all| all.get(to));
+                    let forwarded = Forwarded {
+                        message,
+                        event,
+                        delivered,
+                        sequence,
+                    };
+                    // Its credit goes with it (that shard gives it back when it settles).
+                    if let Some(Err(back)) = inbox.map(|inbox| inbox.send(Box::new(forwarded))) {
+                        // That shard is ending (it NAKs what it holds): back to the server too.
+                        let _ = back.0.message.ack_with(AckKind::Nak(None)).await;
+                        give_back(0, 1);
+                    }
+                }
+                Take::Again(how) => {
+                    // Settled lately (the ack reached the server too late, or was lost):
+                    // settled the same way again, not run again.
+                    tracing::debug!(id = %id, delivery = delivered, "relay: a redelivery of an event settled here ({how:?}); settled again");
+                    let kind = match how {
+                        Settled::Acked => AckKind::Ack,
+                        Settled::Terminated => AckKind::Term,
+                    };
+                    let _ = message.ack_with(kind).await;
+                    result.duplicates += 1;
+                    relay_metrics.duplicates.increment(1);
+                    give_back(0, 1);
+                }
+            }
         }
         // What was not run goes back at once (not after the ack wait): the held jobs (none is
-        // running now) and anything that arrived after the relay stopped reading.
+        // running now), anything that arrived after the shard stopped reading, and what other
+        // shards handed over.
         for puller in pullers {
             puller.abort();
             let _ = puller.await;
         }
+        inbox.close();
         // Bounded: with the server gone, nothing is waited for beyond `EXIT_WAIT` (what was not
         // settled is redelivered after the ack wait).
         let give_back_all = async {
             while let Ok(message) = pulled.try_recv() {
                 let _ = message.ack_with(AckKind::Nak(None)).await;
             }
-            for job in jobs.values() {
+            while let Ok(forwarded) = inbox.try_recv() {
+                let _ = forwarded.message.ack_with(AckKind::Nak(None)).await;
+            }
+            let now = Instant::now();
+            for (id, job) in &jobs {
+                shared.registry().release(*id, None, now);
                 let _ = job.latest().ack_with(AckKind::Nak(None)).await;
             }
         };
-        if tokio::time::timeout(EXIT_WAIT, give_back_all).await.is_err() {
-            tracing::warn!("relay: NATS did not take the NAKs within {EXIT_WAIT:?}; those messages are redelivered after the ack wait");
+        if tokio::time::timeout(EXIT_WAIT, give_back_all)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "relay: NATS did not take the NAKs within {EXIT_WAIT:?}; those messages are redelivered after the ack wait"
+            );
         }
         if let Err(e) = source.flush(EXIT_WAIT).await {
             tracing::warn!("relay: {e}");
         }
         let _ = dispatcher.shutdown(Duration::from_secs(1)).await;
-        let elapsed = first_message.map_or(Duration::ZERO, |t| last_handled.saturating_duration_since(t));
-        eprintln!(
-            "relay: acked={acked} terminated={failed} redelivery_requested={naked} duplicates={duplicates}"
-        );
-        println!("{}", summary_line(handled, failed, elapsed, &mut latencies));
-        Ok(ExitCode::SUCCESS)
-    })
+        Ok(result)
+    }
+}
+
+/// Settles a job by its hook's outcome: ack (delivered), NAK with the schedule's delay
+/// (transient, young enough, deliveries left) or terminate (the dead letter). Returns how it
+/// was settled, `None` for a NAK.
+#[allow(clippy::too_many_arguments)]
+async fn settle(
+    job: &Job,
+    id: EventId,
+    outcome: Result<Delivery, HookError>,
+    event: Option<DisconnectEvent>,
+    schedule: &RedeliverySchedule,
+    relay_metrics: &RelayMetrics,
+    result: &mut ShardResult,
+    now: Instant,
+) -> Option<Settled> {
+    match outcome {
+        Ok(delivery) => {
+            for message in job.messages() {
+                if let Err(e) = message.ack().await {
+                    tracing::warn!(id = %id, "relay: ack failed (the event will be redelivered): {e}");
+                }
+            }
+            result.acked += 1;
+            result.handled += 1;
+            result.latencies.push(delivery.elapsed());
+            result.last_handled = Some(now);
+            relay_metrics.acked();
+            Some(Settled::Acked)
+        }
+        Err(err) => {
+            let elapsed = err.elapsed().unwrap_or_default();
+            let age = age_of(id);
+            let event = event.map_or_else(|| id.to_string(), |e| e.to_string());
+            let last = i64::from(job.delivered) >= schedule.max_deliver();
+            if is_transient(&err) && age <= schedule.max_age() && !last {
+                let delay = schedule.delay(job.delivered, job.sequence);
+                tracing::info!(
+                    id = %id, delivery = job.delivered,
+                    "relay: {event}: transient failure ({err}); redelivery in {delay:?}"
+                );
+                // The newest delivery is the one the server waits on.
+                if let Err(e) = job.latest().ack_with(AckKind::Nak(Some(delay))).await {
+                    tracing::warn!(id = %id, "relay: NAK failed (redelivered after nats.ack_wait): {e}");
+                }
+                result.naked += 1;
+                relay_metrics.naked.increment(1);
+                None
+            } else {
+                let why = if !is_transient(&err) {
+                    "permanent failure".to_owned()
+                } else if last {
+                    format!(
+                        "gave up after {} deliveries (max_deliver, from hooks.spool.max_age)",
+                        job.delivered
+                    )
+                } else {
+                    format!("older than hooks.spool.max_age ({age:?})")
+                };
+                tracing::warn!(
+                    id = %id, delivery = job.delivered, kind = %err.kind(),
+                    "relay: dead letter: {event}: {why}: {err}; terminated"
+                );
+                for message in job.messages() {
+                    if let Err(e) = message.ack_with(AckKind::Term).await {
+                        tracing::warn!(id = %id, "relay: TERM failed: {e}");
+                    }
+                }
+                result.failed += 1;
+                result.handled += 1;
+                result.latencies.push(elapsed);
+                result.last_handled = Some(now);
+                relay_metrics.terminated();
+                Some(Settled::Terminated)
+            }
+        }
+    }
 }
 
 /// The relay's counters (docs/metrics.md), registered once; no-ops without `--metrics-address`.
@@ -545,25 +853,6 @@ async fn pull(
             }
         }
         credits.add_permits(want - got.min(want));
-    }
-}
-
-/// Returns the credits of `messages` messages that left the relay (acked, NAKed or terminated), unless the
-/// `--max-events` budget is covered by what was handled plus the credits still issued (held by
-/// running, queued or requested messages, or free).
-fn give_back(
-    credits: &tokio::sync::Semaphore,
-    issued: &mut usize,
-    budget: u64,
-    handled: u64,
-    messages: usize,
-) {
-    for _ in 0..messages {
-        *issued -= 1;
-        if handled + (*issued as u64) < budget {
-            credits.add_permits(1);
-            *issued += 1;
-        }
     }
 }
 

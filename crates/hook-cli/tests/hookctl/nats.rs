@@ -576,6 +576,63 @@ fn a_second_message_of_an_event_held_or_just_settled_is_acked_without_running_it
     assert_eq!(rt.block_on(consumer_backlog(&url)), Some((0, 0)));
 }
 
+#[test]
+fn an_http_relay_runs_each_event_once_whichever_shard_its_copies_reach() {
+    // An HTTP relay runs one shard (connection, dispatcher) per core: copies of one event
+    // pulled by different shards are handed to the shard that holds it.
+    let server = NatsServer::start();
+    let url = server.url();
+    let rt = runtime();
+    let endpoint = rt.block_on(async {
+        TestServer::builder()
+            .default_response(Response::ok().delay(Duration::from_millis(100)))
+            .start()
+            .await
+    });
+    let n = 40;
+    rt.block_on(publish(&url, &HookConfig::default(), distinct_events(n)));
+    let stored = rt.block_on(read_stream(&url, "SFTPGO_HOOKS"));
+    // Three more copies of each of the first ten messages, interleaved after the originals.
+    let mut copy = 0;
+    for _ in 0..3 {
+        for m in &stored[..10] {
+            rt.block_on(store_again(&url, &m.subject, &m.body, copy));
+            copy += 1;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hook = endpoint.url("/hook");
+    let env = [("SFTPGO_COMMON__POST_DISCONNECT_HOOK", hook.as_str())];
+    let out = hookctl(
+        dir.path(),
+        &[
+            "relay",
+            "--from",
+            &url,
+            "--concurrency",
+            "4",
+            "--idle-exit",
+            "3",
+        ],
+        &env,
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "acked={n} terminated=0 redelivery_requested=0 duplicates={copy}"
+        )),
+        "{err}"
+    );
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for r in endpoint.requests() {
+        *seen.entry(r.query_param("username").unwrap()).or_default() += 1;
+    }
+    assert_eq!(seen.len(), n, "{seen:?}");
+    assert!(seen.values().all(|&c| c == 1), "{seen:?}");
+    assert_eq!(rt.block_on(consumer_backlog(&url)), Some((0, 0)));
+}
+
 /// Waits for `child` to exit, at most `within`; kills it and fails the test if it did not.
 fn wait_bounded(mut child: Child, within: Duration, what: &str) -> std::process::Output {
     let deadline = Instant::now() + within;
