@@ -22,7 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::error::Error;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
@@ -114,15 +114,7 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
     let program = matches!(target, HookTarget::Program(_));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let shards = if program { 1 } else { cores.min(concurrency) };
-    let max_ack_pending = (concurrency * WINDOW_PER_SLOT * 4).max(4096);
-    let shared = Arc::new(Shared {
-        budget: Budget::new(args.max_events),
-        max_events: args.max_events,
-        handled: AtomicU64::new(0),
-        stop: watch::channel(false).0,
-        registry: Mutex::new(Registry::new(config.nats.ack_wait() * 2)),
-        inboxes: OnceLock::new(),
-    });
+    let max_ack_pending = concurrency.saturating_mul(WINDOW_PER_SLOT * 4).max(4096);
     // This thread serves the metrics and waits for the signals and the shards.
     let main = crate::runtime::start(true)?;
     let (mut sigterm, mut sigint) = main.block_on(async {
@@ -153,7 +145,19 @@ pub(crate) fn run(cli: &Cli, args: &RelayArgs) -> Result<ExitCode, Box<dyn Error
         inboxes.push(inbox_tx);
         prepared.push((runtime, source, inbox, concurrency));
     }
-    let _ = shared.inboxes.set(inboxes);
+    // Settled events are remembered for twice the longest ack wait that applies.
+    let ack_wait = prepared
+        .iter()
+        .map(|(_, source, _, _)| source.ack_wait())
+        .fold(config.nats.ack_wait(), Duration::max);
+    let shared = Arc::new(Shared {
+        budget: Budget::new(args.max_events),
+        max_events: args.max_events,
+        handled: AtomicU64::new(0),
+        stop: watch::channel(false).0,
+        registry: Mutex::new(Registry::new(ack_wait * 2)),
+        inboxes,
+    });
     let settings = Arc::new(Settings {
         config,
         schedule,
@@ -240,7 +244,7 @@ struct Shared {
     stop: watch::Sender<bool>,
     registry: Mutex<Registry>,
     /// Each shard's inbox, for deliveries of an event another shard holds.
-    inboxes: OnceLock<Vec<mpsc::UnboundedSender<Box<Forwarded>>>>,
+    inboxes: Vec<mpsc::UnboundedSender<Box<Forwarded>>>,
 }
 
 impl Shared {
@@ -579,7 +583,7 @@ impl Shard {
                     }
                 },
                 Take::Forward(to) => {
-                    let inbox = shared.inboxes.get().and_then(|all| all.get(to));
+                    let inbox = shared.inboxes.get(to);
                     let forwarded = Forwarded {
                         message,
                         event,
