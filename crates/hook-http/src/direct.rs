@@ -9,14 +9,15 @@
 //! header case, same-origin redirects with Go's limit and `Referer`, a per-attempt timeout
 //! covering the redirects (the status decides; the body is drained afterwards, bounded, see
 //! `crate::conn`), and a request that failed on a reused connection before any response re-sent
-//! at once on a new connection (not a retry). The
+//! at once on a new connection (not a retry), as is a request hyper's pool lost as its
+//! connection ended (see `send`). The
 //! headers (Go's defaults included) come from the hook's `HeaderPlan`, as for reqwest. One difference on the wire, towards Go: no `Accept: */*` (reqwest adds it).
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
@@ -28,10 +29,13 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Uri};
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::client::legacy::connect::{
+    CaptureConnection, Connected, Connection, HttpConnector, capture_connection,
+};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use url::Url;
 
 use crate::conn::{MAX_RESPONSE_HEAD, MAX_RESPONSE_HEADERS, discard, failed_before_response};
@@ -144,19 +148,15 @@ impl Direct {
                 }
                 request
             };
-            let response = match self
-                .client
-                .request(request(uri.clone(), referer.clone()))
-                .await
-            {
-                Ok(response) => response,
-                // Closed by the server while pooled: at once, on a new connection, not a retry.
-                Err(e) if is_stale_reuse(&e) => self
-                    .fresh
-                    .request(request(uri, referer.take()))
-                    .await
-                    .map_err(classify)?,
-                Err(e) => return Err(classify(e)),
+            let response = match send(&self.client, request(uri.clone(), referer.clone())).await {
+                Sent::Answered(Ok(response)) => response,
+                // Closed by the server while pooled (or lost by the pool as that connection
+                // ended, never written): at once, on a new connection, not a retry.
+                Sent::Answered(Err(e)) if is_stale_reuse(&e) => {
+                    fresh(&self.fresh, request(uri, referer.take())).await?
+                }
+                Sent::Lost => fresh(&self.fresh, request(uri, referer.take())).await?,
+                Sent::Answered(Err(e)) => return Err(classify(e)),
             };
             made += 1;
             let status = response.status();
@@ -201,6 +201,106 @@ impl Direct {
             current = next;
         }
     }
+}
+
+/// What became of a request handed to the pooled client.
+enum Sent {
+    /// hyper answered: the response head, or why there is none.
+    Answered(Result<http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error>),
+    /// The connection it was handed to ended without it being written, and hyper will never
+    /// answer (see [`send`]).
+    Lost,
+}
+
+/// How long a request whose connection has ended is left to hyper before it is taken as lost.
+///
+/// When a connection's task ends, hyper answers the request it was carrying (an error) in the
+/// same moment, just after the connection itself is dropped; or, for a request still queued, its
+/// pool moves the request to another connection (which shows in the capture). Only a request
+/// that was lost gets neither. The wait covers the connection task being descheduled between the
+/// two drops, on a loaded machine: a request carried and answered is never taken for lost.
+const LOST_AFTER: Duration = Duration::from_millis(500);
+
+/// Sends `request` on `client`, and notices when hyper has lost it.
+///
+/// hyper's pooled client can lose a request: a request handed to a pooled connection at the very
+/// moment that connection's task ends (the server closed it while it sat idle) can be left in
+/// the connection's queue after the task drained it, and the sender kept alive by the waiting
+/// request itself keeps the queue from being dropped: the request waits, unwritten, until the
+/// attempt times out (seen about once in 10,000 events against an endpoint that closes idle
+/// connections within a millisecond, under load). Every connection here is a [`Counted`] that
+/// says when it is gone, and hyper says which connection a request went to: when that
+/// connection is gone and hyper neither answered nor moved the request to another connection
+/// within [`LOST_AFTER`], the request was never written, and this returns [`Sent::Lost`]
+/// (dropping hyper's future, so it is not sent later either).
+async fn send(client: &Client<Tracking, Empty<Bytes>>, mut request: Request<Empty<Bytes>>) -> Sent {
+    let mut capture = capture_connection(&mut request);
+    let mut pending = pin!(client.request(request));
+    let mut watched: Option<Arc<ConnState>> = None;
+    loop {
+        let event = {
+            let mut watch = pin!(async {
+                match &watched {
+                    Some(state) => state.gone().await,
+                    None => {
+                        let _ = capture.wait_for_connection_metadata().await;
+                    }
+                }
+            });
+            poll_fn(|cx| {
+                if let Poll::Ready(answer) = pending.as_mut().poll(cx) {
+                    return Poll::Ready(Some(answer));
+                }
+                watch.as_mut().poll(cx).map(|()| None)
+            })
+            .await
+        };
+        if let Some(answer) = event {
+            return Sent::Answered(answer);
+        }
+        match watched.take() {
+            // Handed to a connection: watch it.
+            None => match connection_state(&capture) {
+                Some(state) => watched = Some(state),
+                None => return Sent::Answered(pending.await),
+            },
+            // Its connection is gone.
+            Some(gone) => {
+                if let Ok(answer) = tokio::time::timeout(LOST_AFTER, pending.as_mut()).await {
+                    return Sent::Answered(answer);
+                }
+                match connection_state(&capture) {
+                    Some(now) if !Arc::ptr_eq(&now, &gone) => watched = Some(now),
+                    _ => return Sent::Lost,
+                }
+            }
+        }
+    }
+}
+
+/// The re-send on a new connection: hyper's answer, or a failure when even that request was
+/// lost.
+async fn fresh(
+    client: &Client<Tracking, Empty<Bytes>>,
+    request: Request<Empty<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, AttemptError> {
+    match send(client, request).await {
+        Sent::Answered(answer) => answer.map_err(classify),
+        Sent::Lost => Err(AttemptError {
+            failure: TransportFailure::Other,
+            reason: "request failed: the connection closed before the request was sent".to_owned(),
+            source: Box::new(io::Error::from(io::ErrorKind::ConnectionAborted)),
+        }),
+    }
+}
+
+/// The [`ConnState`] of the connection hyper handed a request to, once it did.
+fn connection_state(capture: &CaptureConnection) -> Option<Arc<ConnState>> {
+    let metadata = capture.connection_metadata();
+    let connected = metadata.as_ref()?;
+    let mut extensions = http::Extensions::new();
+    connected.get_extras(&mut extensions);
+    extensions.get::<ConnTag>().map(|tag| tag.0.clone())
 }
 
 /// The `Retry-After` value of a response, as text (both transports).
@@ -274,6 +374,10 @@ struct ConnState {
     read_at_request: AtomicU64,
     /// Whether the last transfer was a read (so the next write starts a request).
     last_was_read: AtomicBool,
+    /// Set when the connection is gone (dropped with hyper's connection task).
+    closed: AtomicBool,
+    /// Wakes the [`gone`](ConnState::gone) waiters.
+    closing: Notify,
 }
 
 impl ConnState {
@@ -291,6 +395,18 @@ impl ConnState {
             self.requests.fetch_add(1, Ordering::Relaxed);
             self.read_at_request
                 .store(self.read.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until the connection is gone.
+    async fn gone(&self) {
+        loop {
+            let mut notified = pin!(self.closing.notified());
+            notified.as_mut().enable();
+            if self.closed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -405,6 +521,13 @@ impl AsyncWrite for Counted {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.state.closed.store(true, Ordering::Release);
+        self.state.closing.notify_waiters();
     }
 }
 
