@@ -35,7 +35,8 @@ use hyper_util::client::legacy::connect::{
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
+use tokio::runtime::RuntimeFlavor;
+use tokio::time::{Instant, Sleep};
 use url::Url;
 
 use crate::conn::{MAX_RESPONSE_HEAD, MAX_RESPONSE_HEADERS, discard, failed_before_response};
@@ -120,17 +121,24 @@ impl Direct {
         headers: impl Fn() -> HeaderMap,
         timeout: Duration,
     ) -> Outcome {
-        match tokio::time::timeout(timeout, self.follow(url, headers)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(AttemptError {
-                failure: TransportFailure::Timeout,
-                reason: "timed out".to_owned(),
-                source: Box::new(TimedOut),
-            }),
-        }
+        // One timer per attempt: it ends the attempt at its deadline and, before that, wakes a
+        // request still waiting every `LOST_CHECK` to see whether hyper lost it (see `send`).
+        let now = Instant::now();
+        // As `tokio::time::timeout`: a timeout too large for the clock is no deadline.
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
+        let timer = pin!(tokio::time::sleep_until(deadline.min(now + LOST_CHECK)));
+        let mut clock = Clock { deadline, timer };
+        self.follow(url, headers, &mut clock).await
     }
 
-    async fn follow(&self, url: Url, headers: impl Fn() -> HeaderMap) -> Outcome {
+    async fn follow(
+        &self,
+        url: Url,
+        headers: impl Fn() -> HeaderMap,
+        clock: &mut Clock<'_>,
+    ) -> Outcome {
         let mut current = url;
         let mut referer: Option<HeaderValue> = None;
         let mut made = 0usize;
@@ -148,16 +156,17 @@ impl Direct {
                 }
                 request
             };
-            let response = match send(&self.client, request(uri.clone(), referer.clone())).await {
-                Sent::Answered(Ok(response)) => response,
-                // Closed by the server while pooled (or lost by the pool as that connection
-                // ended, never written): at once, on a new connection, not a retry.
-                Sent::Answered(Err(e)) if is_stale_reuse(&e) => {
-                    fresh(&self.fresh, request(uri, referer.take())).await?
-                }
-                Sent::Lost => fresh(&self.fresh, request(uri, referer.take())).await?,
-                Sent::Answered(Err(e)) => return Err(classify(e)),
-            };
+            let response =
+                match send(&self.client, request(uri.clone(), referer.clone()), clock).await? {
+                    Sent::Answered(Ok(response)) => response,
+                    // Closed by the server while pooled (or lost by the pool as that connection
+                    // ended, never written): at once, on a new connection, not a retry.
+                    Sent::Answered(Err(e)) if is_stale_reuse(&e) => {
+                        fresh(&self.fresh, request(uri, referer.take()), clock).await?
+                    }
+                    Sent::Lost => fresh(&self.fresh, request(uri, referer.take()), clock).await?,
+                    Sent::Answered(Err(e)) => return Err(classify(e)),
+                };
             made += 1;
             let status = response.status();
             let location = if is_followed(status.as_u16()) {
@@ -212,16 +221,35 @@ enum Sent {
     Lost,
 }
 
-/// How long a request whose connection has ended is left to hyper before it is taken as lost.
+/// How often a request still waiting for its answer checks whether hyper lost it; it is taken
+/// as lost at the second check that finds its connection gone, so between one and two of these
+/// after the connection ended.
 ///
 /// When a connection's task ends, hyper answers the request it was carrying (an error) in the
 /// same moment, just after the connection itself is dropped; or, for a request still queued, its
 /// pool moves the request to another connection (which shows in the capture). Only a request
-/// that was lost gets neither. The wait covers the connection task being descheduled between the
-/// two drops, on a loaded machine: a request carried and answered is never taken for lost.
-const LOST_AFTER: Duration = Duration::from_millis(500);
+/// that was lost gets neither. A whole period between the two checks covers the connection task
+/// being descheduled between the two drops on a loaded machine: a request carried and answered is
+/// never taken for lost.
+const LOST_CHECK: Duration = Duration::from_millis(250);
 
-/// Sends `request` on `client`, and notices when hyper has lost it.
+/// An attempt's deadline and its one timer (see [`Direct::attempt`]).
+struct Clock<'a> {
+    deadline: Instant,
+    timer: Pin<&'a mut Sleep>,
+}
+
+/// The attempt's timeout failure.
+fn timed_out() -> AttemptError {
+    AttemptError {
+        failure: TransportFailure::Timeout,
+        reason: "timed out".to_owned(),
+        source: Box::new(TimedOut),
+    }
+}
+
+/// Sends `request` on `client` within the attempt's deadline, and notices when hyper has lost
+/// it.
 ///
 /// hyper's pooled client can lose a request: a request handed to a pooled connection at the very
 /// moment that connection's task ends (the server closed it while it sat idle) can be left in
@@ -229,53 +257,59 @@ const LOST_AFTER: Duration = Duration::from_millis(500);
 /// request itself keeps the queue from being dropped: the request waits, unwritten, until the
 /// attempt times out (seen about once in 10,000 events against an endpoint that closes idle
 /// connections within a millisecond, under load). Every connection here is a [`Counted`] that
-/// says when it is gone, and hyper says which connection a request went to: when that
-/// connection is gone and hyper neither answered nor moved the request to another connection
-/// within [`LOST_AFTER`], the request was never written, and this returns [`Sent::Lost`]
-/// (dropping hyper's future, so it is not sent later either).
-async fn send(client: &Client<Tracking, Empty<Bytes>>, mut request: Request<Empty<Bytes>>) -> Sent {
-    let mut capture = capture_connection(&mut request);
+/// records when it is gone, and hyper says which connection a request went to: when a request
+/// still waits at two checks ([`LOST_CHECK`]) that both find that same connection gone, hyper
+/// neither answered it nor moved it, so it was never written, and this returns [`Sent::Lost`]
+/// (dropping hyper's future, so it is not sent later either). A request answered in time costs
+/// the capture (on a runtime with several threads only) and nothing else: the checks ride on the
+/// attempt's timer.
+async fn send(
+    client: &Client<Tracking, Empty<Bytes>>,
+    mut request: Request<Empty<Bytes>>,
+    clock: &mut Clock<'_>,
+) -> Result<Sent, AttemptError> {
+    // The loss needs the connection's task and the request on two threads at once: on a
+    // current-thread runtime (hookctl's storms, the relay's shards) it cannot happen, and the
+    // capture (a channel per request) is not paid.
+    let capture = runs_in_parallel().then(|| capture_connection(&mut request));
     let mut pending = pin!(client.request(request));
-    let mut watched: Option<Arc<ConnState>> = None;
+    let mut suspect: Option<Arc<ConnState>> = None;
     loop {
-        let event = {
-            let mut watch = pin!(async {
-                match &watched {
-                    Some(state) => state.gone().await,
-                    None => {
-                        let _ = capture.wait_for_connection_metadata().await;
-                    }
-                }
-            });
-            poll_fn(|cx| {
-                if let Poll::Ready(answer) = pending.as_mut().poll(cx) {
-                    return Poll::Ready(Some(answer));
-                }
-                watch.as_mut().poll(cx).map(|()| None)
-            })
-            .await
-        };
-        if let Some(answer) = event {
-            return Sent::Answered(answer);
-        }
-        match watched.take() {
-            // Handed to a connection: watch it.
-            None => match connection_state(&capture) {
-                Some(state) => watched = Some(state),
-                None => return Sent::Answered(pending.await),
-            },
-            // Its connection is gone.
-            Some(gone) => {
-                if let Ok(answer) = tokio::time::timeout(LOST_AFTER, pending.as_mut()).await {
-                    return Sent::Answered(answer);
-                }
-                match connection_state(&capture) {
-                    Some(now) if !Arc::ptr_eq(&now, &gone) => watched = Some(now),
-                    _ => return Sent::Lost,
-                }
+        let timer = &mut clock.timer;
+        let answer = poll_fn(|cx| {
+            if let Poll::Ready(answer) = pending.as_mut().poll(cx) {
+                return Poll::Ready(Some(answer));
             }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        if let Some(answer) = answer {
+            return Ok(Sent::Answered(answer));
         }
+        let now = Instant::now();
+        if now >= clock.deadline {
+            return Err(timed_out());
+        }
+        match capture.as_ref().and_then(connection_state) {
+            Some(state) if state.closed.load(Ordering::Acquire) => {
+                if suspect.as_ref().is_some_and(|s| Arc::ptr_eq(s, &state)) {
+                    return Ok(Sent::Lost);
+                }
+                suspect = Some(state);
+            }
+            _ => suspect = None,
+        }
+        clock
+            .timer
+            .as_mut()
+            .reset(clock.deadline.min(now + LOST_CHECK));
     }
+}
+
+/// Whether the current runtime may run two tasks at the same moment (not a current-thread one).
+fn runs_in_parallel() -> bool {
+    tokio::runtime::Handle::try_current()
+        .map_or(true, |h| h.runtime_flavor() != RuntimeFlavor::CurrentThread)
 }
 
 /// The re-send on a new connection: hyper's answer, or a failure when even that request was
@@ -283,8 +317,9 @@ async fn send(client: &Client<Tracking, Empty<Bytes>>, mut request: Request<Empt
 async fn fresh(
     client: &Client<Tracking, Empty<Bytes>>,
     request: Request<Empty<Bytes>>,
+    clock: &mut Clock<'_>,
 ) -> Result<http::Response<hyper::body::Incoming>, AttemptError> {
-    match send(client, request).await {
+    match send(client, request, clock).await? {
         Sent::Answered(answer) => answer.map_err(classify),
         Sent::Lost => Err(AttemptError {
             failure: TransportFailure::Other,
@@ -376,8 +411,6 @@ struct ConnState {
     last_was_read: AtomicBool,
     /// Set when the connection is gone (dropped with hyper's connection task).
     closed: AtomicBool,
-    /// Wakes the [`gone`](ConnState::gone) waiters.
-    closing: Notify,
 }
 
 impl ConnState {
@@ -395,18 +428,6 @@ impl ConnState {
             self.requests.fetch_add(1, Ordering::Relaxed);
             self.read_at_request
                 .store(self.read.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
-    }
-
-    /// Waits until the connection is gone.
-    async fn gone(&self) {
-        loop {
-            let mut notified = pin!(self.closing.notified());
-            notified.as_mut().enable();
-            if self.closed.load(Ordering::Acquire) {
-                return;
-            }
-            notified.await;
         }
     }
 
@@ -527,7 +548,6 @@ impl AsyncWrite for Counted {
 impl Drop for Counted {
     fn drop(&mut self) {
         self.state.closed.store(true, Ordering::Release);
-        self.state.closing.notify_waiters();
     }
 }
 
