@@ -3,7 +3,8 @@
 //! decoding and the validation.
 //!
 //! Properties: no panic, no hang, bounded memory (the script's `-rss_limit_mb` and
-//! `-malloc_limit_mb`; YAML alias bombs included: the loader refuses excessive aliasing); a configuration the loader accepts validates again and has a hook target.
+//! `-malloc_limit_mb`; YAML alias bombs included: the loader refuses excessive aliasing); a
+//! configuration the loader accepts validates again and has a hook target.
 #![no_main]
 
 use std::path::PathBuf;

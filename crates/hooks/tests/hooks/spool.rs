@@ -372,7 +372,7 @@ async fn a_replay_of_100000_pending_events_lets_new_events_through() {
     let d = start(&config, &outcomes);
     assert_eq!(status(&d).pending, 100_000);
     // The time to the first delivery is measured, not asserted (the machine is shared): printed
-    // for docs/benchmarks.md ("Replay"), which has the release figure.
+    // for docs/benchmarks.md ("Replay"), which has the figures.
     server.wait_for_requests(1, Duration::from_secs(30)).await;
     eprintln!(
         "replay of 100000: first delivery {} ms after the dispatcher was created",
