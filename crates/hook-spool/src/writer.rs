@@ -126,7 +126,7 @@ pub(crate) struct Writer {
     rx: Receiver<Msg>,
     opener: Opener,
     last_space_check: Option<Instant>,
-    last_compact: Instant,
+    last_compact: Option<Instant>,
     dirty_since_compact: bool,
     /// Whether the last commit was not synced (acks only): a flush must sync.
     unsynced: bool,
@@ -148,7 +148,7 @@ impl Writer {
             rx,
             opener,
             last_space_check: None,
-            last_compact: Instant::now(),
+            last_compact: None,
             dirty_since_compact: false,
             unsynced: false,
             enospc_latched: false,
@@ -304,7 +304,7 @@ impl Writer {
         // At most twice a second, unless a quarter of the records went since the last one.
         if file > shared.file_limit()
             && live_bytes.saturating_mul(2) < file
-            && (self.last_compact.elapsed() >= Duration::from_millis(500)
+            && (self.since_compact() >= Duration::from_millis(500)
                 || live_bytes < self.live_at_compact / 4 * 3)
         {
             self.compact();
@@ -560,23 +560,30 @@ impl Writer {
         self.dirty_since_compact && file > live.saturating_mul(2) + 1024 * 1024
     }
 
+    /// The time since the last compaction; unbounded before the first, so the first is never
+    /// held back (a spool filled and drained within half a second of its opening was not
+    /// compacted: a CI run found it).
+    fn since_compact(&self) -> Duration {
+        self.last_compact.map_or(Duration::MAX, |at| at.elapsed())
+    }
+
     /// How long until an idle writer should compact, if the file is worth it.
     fn compaction_due_in(&self) -> Option<Duration> {
         self.worth_compacting()
-            .then(|| COMPACT_INTERVAL.saturating_sub(self.last_compact.elapsed()))
+            .then(|| COMPACT_INTERVAL.saturating_sub(self.since_compact()))
     }
 
     /// Idle work: compact the file when it is much larger than what it holds (at most once per
     /// [`COMPACT_INTERVAL`]).
     fn maintain(&mut self) {
-        if self.worth_compacting() && self.last_compact.elapsed() >= COMPACT_INTERVAL {
+        if self.worth_compacting() && self.since_compact() >= COMPACT_INTERVAL {
             self.compact();
         }
     }
 
     /// Compacts the store if no reader holds it at this moment.
     pub(crate) fn compact(&mut self) {
-        self.last_compact = Instant::now();
+        self.last_compact = Some(Instant::now());
         self.dirty_since_compact = false;
         self.live_at_compact = self.shared.live_bytes.load(Ordering::Relaxed);
         let mut guard = self
