@@ -129,7 +129,11 @@ impl Direct {
             .checked_add(timeout)
             .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
         let timer = pin!(tokio::time::sleep_until(deadline.min(now + LOST_CHECK)));
-        let mut clock = Clock { deadline, timer };
+        let mut clock = Clock {
+            deadline,
+            timer,
+            watch: runs_in_parallel(),
+        };
         self.follow(url, headers, &mut clock).await
     }
 
@@ -237,6 +241,9 @@ const LOST_CHECK: Duration = Duration::from_millis(250);
 struct Clock<'a> {
     deadline: Instant,
     timer: Pin<&'a mut Sleep>,
+    /// Whether requests are watched for loss: only on a runtime that runs tasks in parallel
+    /// (see [`send`]).
+    watch: bool,
 }
 
 /// The attempt's timeout failure.
@@ -271,7 +278,7 @@ async fn send(
     // The loss needs the connection's task and the request on two threads at once: on a
     // current-thread runtime (hookctl's storms, the relay's shards) it cannot happen, and the
     // capture (a channel per request) is not paid.
-    let capture = runs_in_parallel().then(|| capture_connection(&mut request));
+    let capture = clock.watch.then(|| capture_connection(&mut request));
     let mut pending = pin!(client.request(request));
     let mut suspect: Option<Arc<ConnState>> = None;
     loop {
@@ -331,11 +338,7 @@ async fn fresh(
 
 /// The [`ConnState`] of the connection hyper handed a request to, once it did.
 fn connection_state(capture: &CaptureConnection) -> Option<Arc<ConnState>> {
-    let metadata = capture.connection_metadata();
-    let connected = metadata.as_ref()?;
-    let mut extensions = http::Extensions::new();
-    connected.get_extras(&mut extensions);
-    extensions.get::<ConnTag>().map(|tag| tag.0.clone())
+    capture.connection_metadata().as_ref().and_then(conn_state)
 }
 
 /// The `Retry-After` value of a response, as text (both transports).
@@ -450,14 +453,16 @@ fn is_stale_reuse(err: &hyper_util::client::legacy::Error) -> bool {
     if err.is_connect() || !failed_before_response(err) {
         return false;
     }
-    let Some(connected) = err.connect_info() else {
-        return false;
-    };
+    err.connect_info()
+        .and_then(conn_state)
+        .is_some_and(|state| state.reused_and_nothing_read())
+}
+
+/// The [`ConnState`] a connection's `Connected` carries (every connection of [`Tracking`]).
+fn conn_state(connected: &Connected) -> Option<Arc<ConnState>> {
     let mut extensions = http::Extensions::new();
     connected.get_extras(&mut extensions);
-    extensions
-        .get::<ConnTag>()
-        .is_some_and(|tag| tag.0.reused_and_nothing_read())
+    extensions.get::<ConnTag>().map(|tag| tag.0.clone())
 }
 
 /// `HttpConnector` with every connection wrapped in a [`Tracked`].
