@@ -246,6 +246,19 @@ impl RelaySource {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
+    /// Resolves once every ack queued on this connection before the call has been written to
+    /// its socket (`false` if the connection closed first). Nothing goes to the server: it is
+    /// the client's own write, so it costs no round trip. While the connection is down it waits
+    /// for the reconnection (bound it with a timeout).
+    ///
+    /// A relay holds a hook slot until its event's ack is written: a relay killed at any moment
+    /// then leaves at most its slots' worth of events run but not acked (and so run again by
+    /// another relay), not also the acks still queued in the client.
+    pub fn acks_written(&self) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let client = self.client.clone();
+        async move { client.flush().await.is_ok() }
+    }
+
     /// Sends every buffered ack to the server (call before exiting), waiting at most `within`
     /// (a server that is gone is never waited for: async-nats would wait for the reconnection).
     pub async fn flush(&self, within: Duration) -> Result<(), HookError> {

@@ -20,6 +20,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::error::Error;
+use std::future::Future;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +43,9 @@ use jobs::{Arrival, Budget, Job, Registry, Settled};
 
 mod jobs;
 
+/// A check that the acks queued before it were written (see `RelaySource::acks_written`).
+type WriteCheck = Pin<Box<dyn Future<Output = ()>>>;
+
 /// Messages a relay may hold per hook slot (running, or waiting and sending progress).
 const WINDOW_PER_SLOT: usize = 8;
 /// Pull requests a relay keeps in flight.
@@ -50,6 +55,10 @@ const EXIT_WAIT: Duration = Duration::from_secs(5);
 /// How long a pull request waits for messages (so a request lost in a failover is renewed
 /// quickly, and a stopping relay waits at most this for its open request to run out).
 const PULL_EXPIRES: Duration = Duration::from_secs(2);
+/// How long a hook slot waits for its event's ack to be written before it is used again anyway
+/// (the connection is down: the ack waits in the client's queue, and if it never leaves, the
+/// server redelivers the message after the ack wait).
+const WRITE_WAIT: Duration = Duration::from_secs(1);
 
 /// Whether a failure may heal by itself, so the message is redelivered later: the spool's rules
 /// ([`HookError::redelivery`]): transient and cancelled come back, permanent and ran-and-failed
@@ -395,6 +404,26 @@ impl Shard {
         // The jobs whose hook has not started, in arrival order.
         let mut waiting: VecDeque<EventId> = VecDeque::new();
         let mut in_flight = 0usize;
+        // Hook slots whose event is settled but whose ack (NAK, TERM) is not yet known to be
+        // written to the socket: a relay killed now leaves those events run and unsettled, like
+        // the running ones, so they hold their slot until then. `to_write` of them settled after
+        // the running write check was asked for; that check covers the others.
+        let mut unwritten = 0usize;
+        let mut to_write = 0usize;
+        let mut writing: Option<(usize, WriteCheck)> = None;
+        let check_writes = |covered: usize| -> (usize, WriteCheck) {
+            let written = source.acks_written();
+            (
+                covered,
+                Box::pin(async move {
+                    if tokio::time::timeout(WRITE_WAIT, written).await.is_err() {
+                        tracing::debug!(
+                            "relay: acks not written within {WRITE_WAIT:?} (disconnected?); their slots are used again"
+                        );
+                    }
+                }),
+            )
+        };
         let mut result = ShardResult::default();
         let mut last_activity = Instant::now();
         // Set by a signal, `--max-events` or `--idle-exit`. From then on no pull request and no
@@ -422,7 +451,7 @@ impl Shard {
                     tokio::time::Instant::now() + PULL_EXPIRES + Duration::from_millis(500);
             }
             // Start what waits, up to the concurrency.
-            while !stopping && in_flight < concurrency {
+            while !stopping && in_flight + unwritten < concurrency {
                 let Some(id) = waiting.pop_front() else { break };
                 let Some(job) = jobs.get_mut(&id) else {
                     continue;
@@ -470,6 +499,19 @@ impl Shard {
                         }
                     }
                 }
+                _ = async {
+                    match &mut writing {
+                        Some((_, written)) => written.as_mut().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Some((covered, _)) = writing.take() {
+                        unwritten -= covered;
+                    }
+                    if to_write > 0 {
+                        writing = Some(check_writes(std::mem::take(&mut to_write)));
+                    }
+                }
                 Some(first) = outcomes.recv() => {
                     // Every outcome that is ready, in one go: their acks leave in one write.
                     let mut ready = vec![first];
@@ -481,6 +523,8 @@ impl Shard {
                             continue;
                         };
                         in_flight -= 1;
+                        unwritten += 1;
+                        to_write += 1;
                         let now = Instant::now();
                         last_activity = now;
                         let settled = settle(&job, id, outcome, event, schedule, &relay_metrics, &mut result, now).await;
@@ -494,6 +538,10 @@ impl Shard {
                         } else {
                             give_back(0, job.count());
                         }
+                    }
+                    // Asked after the acks were queued: it resolves once they are written.
+                    if writing.is_none() && to_write > 0 {
+                        writing = Some(check_writes(std::mem::take(&mut to_write)));
                     }
                 }
                 Some(forwarded) = inbox.recv() => {
