@@ -9,16 +9,14 @@
 //! client did (it held the session at least so long; the event came before the test saw it),
 //! never against how fast anything ran.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ftp_server_example::{FtpServer, Settings};
 use hook_test_support::{
-    ScriptRecord, TestServer, cargo_tree, read_records, record_script_body, wait_for_records,
-    write_script,
+    ScriptRecord, ServerThread, TestServer, cargo_tree, read_records, record_script_body,
+    wait_for_records, write_script,
 };
 use hooks::{HookConfig, ShutdownReport};
 
@@ -94,70 +92,30 @@ impl Fixture {
 }
 
 /// The example server on a runtime of its own, stopped like the binary stops on SIGTERM.
-struct RunningServer {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Option<ShutdownReport>>>,
-}
+struct RunningServer(ServerThread<Option<ShutdownReport>>);
 
 impl RunningServer {
     fn start(settings: Settings, config: HookConfig) -> RunningServer {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let server = FtpServer::bind(settings, &config).await.expect("bind");
-                addr_tx
-                    .send(server.local_addr().expect("local addr"))
-                    .unwrap();
-                server
-                    .run(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await
-            })
-        });
-        let addr = addr_rx.recv_timeout(WAIT).expect("server started");
-        RunningServer {
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
+        RunningServer(ServerThread::start(move |bound, stop| async move {
+            let server = FtpServer::bind(settings, &config).await.expect("bind");
+            bound.report(server.local_addr().expect("local addr"));
+            server.run(stop.requested()).await
+        }))
     }
 
     fn port(&self) -> u16 {
-        self.addr.port()
+        self.0.port()
     }
 
     fn url(&self, path: &str) -> String {
         format!("ftp://{USER}:s3cret%20pass@127.0.0.1:{}{path}", self.port())
     }
 
-    /// Stops the server and returns the dispatcher's report and how long the stop took.
-    fn stop(mut self) -> (ShutdownReport, Duration) {
-        let began = Instant::now();
-        let _ = self.stop.take().unwrap().send(());
-        let report = self
-            .thread
-            .take()
-            .unwrap()
-            .join()
-            .expect("server thread")
-            .expect("a hook is configured");
-        (report, began.elapsed())
-    }
-}
-
-impl Drop for RunningServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    /// Stops the server (what SIGTERM does to the binary) and returns the dispatcher's report
+    /// and how long the stop took.
+    fn stop(self) -> (ShutdownReport, Duration) {
+        let (report, took) = self.0.stop();
+        (report.expect("a hook is configured"), took)
     }
 }
 

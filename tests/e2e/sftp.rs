@@ -9,16 +9,14 @@
 //! drained dispatcher tells exactly how many events there were.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hook_test_support::{
-    ScriptRecord, TestServer, cargo_tree, read_records, record_script_body, wait_for_records,
-    write_script,
+    ScriptRecord, ServerThread, TestServer, cargo_tree, read_records, record_script_body,
+    wait_for_records, write_script,
 };
 use hooks::{HookConfig, ShutdownReport};
 use sftp_server_example::{Settings, SftpServer, load_authorized_keys};
@@ -112,66 +110,26 @@ impl Fixture {
 }
 
 /// The example server on a runtime of its own, stopped like the binary stops on SIGTERM.
-struct RunningServer {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Option<ShutdownReport>>>,
-}
+struct RunningServer(ServerThread<Option<ShutdownReport>>);
 
 impl RunningServer {
     fn start(settings: Settings, config: HookConfig) -> RunningServer {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let server = SftpServer::bind(settings, &config).await.expect("bind");
-                addr_tx
-                    .send(server.local_addr().expect("local addr"))
-                    .unwrap();
-                let stop = async {
-                    let _ = stop_rx.await;
-                };
-                server.run(stop).await
-            })
-        });
-        let addr = addr_rx.recv_timeout(WAIT).expect("server started");
-        RunningServer {
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
+        RunningServer(ServerThread::start(move |bound, stop| async move {
+            let server = SftpServer::bind(settings, &config).await.expect("bind");
+            bound.report(server.local_addr().expect("local addr"));
+            server.run(stop.requested()).await
+        }))
     }
 
     fn port(&self) -> u16 {
-        self.addr.port()
+        self.0.port()
     }
 
     /// Stops the server (what SIGTERM does to the binary) and returns the dispatcher's report
     /// and how long the stop took.
-    fn stop(mut self) -> (ShutdownReport, Duration) {
-        let began = Instant::now();
-        let _ = self.stop.take().unwrap().send(());
-        let report = self
-            .thread
-            .take()
-            .unwrap()
-            .join()
-            .expect("server thread")
-            .expect("a hook is configured");
-        (report, began.elapsed())
-    }
-}
-
-impl Drop for RunningServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    fn stop(self) -> (ShutdownReport, Duration) {
+        let (report, took) = self.0.stop();
+        (report.expect("a hook is configured"), took)
     }
 }
 
@@ -491,6 +449,7 @@ fn stopping_the_server_waits_for_a_running_hook_within_the_deadline() {
 fn the_library_crates_do_not_depend_on_russh() {
     for library in [
         "hook-http",
+        "hook-tls",
         "hook-exec",
         "hooks",
         "hook-core",

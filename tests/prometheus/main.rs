@@ -12,10 +12,11 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use hook_test_support::{Prometheus, Response, TestServer, cargo_tree, free_port, http_get};
+use hook_test_support::{
+    Prometheus, Response, ServerThread, TestServer, cargo_tree, free_port, http_get,
+};
 use hooks::{HookConfig, ShutdownReport};
 use sftp_server_example::{Settings, SftpServer, install_metrics_exporter, load_authorized_keys};
 
@@ -133,56 +134,24 @@ impl Fixture {
 /// The example server on a runtime of its own, stopped like the binary stops on SIGTERM.
 struct RunningServer {
     port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Option<ShutdownReport>>>,
+    server: ServerThread<Option<ShutdownReport>>,
 }
 
 impl RunningServer {
     fn start(settings: Settings, config: HookConfig) -> RunningServer {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let server = SftpServer::bind(settings, &config).await.expect("bind");
-                addr_tx
-                    .send(server.local_addr().expect("local addr"))
-                    .unwrap();
-                server
-                    .run(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await
-            })
+        let server = ServerThread::start(move |bound, stop| async move {
+            let server = SftpServer::bind(settings, &config).await.expect("bind");
+            bound.report(server.local_addr().expect("local addr"));
+            server.run(stop.requested()).await
         });
-        let addr: SocketAddr = addr_rx.recv_timeout(WAIT).expect("server started");
         RunningServer {
-            port: addr.port(),
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            port: server.port(),
+            server,
         }
     }
 
-    fn stop(mut self) -> ShutdownReport {
-        let _ = self.stop.take().unwrap().send(());
-        self.thread
-            .take()
-            .unwrap()
-            .join()
-            .expect("server thread")
-            .expect("a hook is configured")
-    }
-}
-
-impl Drop for RunningServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    fn stop(self) -> ShutdownReport {
+        self.server.stop().0.expect("a hook is configured")
     }
 }
 

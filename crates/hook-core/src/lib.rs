@@ -26,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod civil;
 mod error;
 mod escape;
 mod event;

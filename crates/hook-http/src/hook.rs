@@ -26,7 +26,7 @@ use crate::headers::{HeaderPlan, HeaderSource};
 use crate::proxy::ProxyEnv;
 use crate::retry::{Attempt, RetryPolicy, TransportFailure, is_success_status, parse_retry_after};
 use crate::template::QueryTemplate;
-use crate::tls::{KeyPairSource, TlsSources};
+use hook_tls::{KeyPairSource, TlsSources};
 
 /// The `User-Agent` Go's client sends; SFTPGo endpoints see it, so it is the default.
 pub const GO_USER_AGENT: &str = "Go-http-client/1.1";
@@ -764,7 +764,8 @@ impl HttpHookBuilder {
         defaults.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         let headers = HeaderPlan::new(&sources, &go_url, defaults)?;
 
-        let tls = crate::tls::client_config(&TlsSources {
+        let mut tls = hook_tls::client_config(&TlsSources {
+            section: "http".to_owned(),
             ca_files: self
                 .ca_certificates
                 .iter()
@@ -783,6 +784,8 @@ impl HttpHookBuilder {
                 .collect(),
             skip_verify: self.skip_tls_verify,
         })?;
+        // As Go's client: HTTP/2 when the server offers it, else HTTP/1.1.
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         if self.skip_tls_verify {
             warn!(
                 target: "hook_http",

@@ -100,7 +100,6 @@
 #![forbid(unsafe_code)]
 
 mod conn;
-mod der;
 mod direct;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -112,7 +111,6 @@ mod proxy;
 pub mod query;
 pub mod retry;
 mod template;
-mod tls;
 
 pub use headers::header_url_matches;
 pub use hook::{GO_USER_AGENT, HttpHook, HttpHookBuilder};

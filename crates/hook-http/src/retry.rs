@@ -183,7 +183,7 @@ fn parse_rfc1123(s: &str) -> Option<SystemTime> {
     {
         return None;
     }
-    let secs = crate::der::unix_seconds(
+    let secs = hook_core::civil::unix_seconds(
         year as i64,
         month as u32,
         day as u32,

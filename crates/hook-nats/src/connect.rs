@@ -1,16 +1,11 @@
 //! The connection: servers, credentials and TLS from the `nats` section.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::ConnectOptions;
 use hook_config::{ConfigError, ConfigErrorKind, NatsSection, NatsServers, REDACTED};
 use hook_core::{Backend, ErrorKind, HookError, Redelivery};
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::ClientConfig;
 
 /// Everything needed to (re)connect, read and checked once when the hook or relay is built.
 #[derive(Clone)]
@@ -235,177 +230,28 @@ fn read(key: &str, what: &str, path: &str) -> Result<Vec<u8>, ConfigError> {
     })
 }
 
-fn certificates(
-    key: &str,
-    what: &str,
-    path: &str,
-) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let pem = read(key, what, path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ConfigError::invalid(key, format!("{path:?} is not valid PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(ConfigError::invalid(
-            key,
-            format!("{path:?} holds no PEM certificate"),
-        ));
-    }
-    Ok(certs)
-}
-
-/// The rustls client configuration (ring): the system roots plus `nats.ca_certificates`, the
-/// client pair of `nats.certificates`, or no verification with `nats.skip_tls_verify`.
+/// The rustls client configuration ([`hook_tls`], as for `https://` hooks): the system roots
+/// plus `nats.ca_certificates`, the client pairs of `nats.certificates` (chosen per handshake),
+/// or no verification with `nats.skip_tls_verify`.
 fn client_config(nats: &NatsSection) -> Result<ClientConfig, ConfigError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    let _ = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    for (i, path) in nats.ca_certificates.iter().enumerate() {
-        let key = format!("nats.ca_certificates[{i}]");
-        for cert in certificates(&key, "CA certificate", path)? {
-            roots.add(cert).map_err(|e| {
-                ConfigError::invalid(
-                    key.as_str(),
-                    format!("unable to add CA certificate {path:?}: {e}"),
-                )
-            })?;
-        }
-    }
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| ConfigError::invalid("nats", format!("TLS setup failed: {e}")))?;
-    let builder = if nats.skip_tls_verify {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-    } else if roots.is_empty() {
-        // No trust anchor at all: every handshake fails with "unknown issuer", clearly.
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoRoots))
-    } else {
-        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| ConfigError::invalid("nats.ca_certificates", e.to_string()))?;
-        builder.with_webpki_verifier(verifier)
-    };
-    match nats.certificates.first() {
-        None => Ok(builder.with_no_client_auth()),
-        Some(pair) => {
-            let chain = certificates("nats.certificates[0].cert", "certificate", &pair.cert)?;
-            let key_pem = read("nats.certificates[0].key", "key", &pair.key)?;
-            let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-                ConfigError::invalid(
-                    "nats.certificates[0].key",
-                    format!(
-                        "unable to load key pair {:?}, {:?}: {e}",
-                        pair.cert, pair.key
-                    ),
-                )
-            })?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| {
-                ConfigError::invalid(
-                    "nats.certificates[0]",
-                    format!(
-                        "unable to load key pair {:?}, {:?}: {e}",
-                        pair.cert, pair.key
-                    ),
-                )
+    hook_tls::client_config(&hook_tls::TlsSources {
+        section: "nats".to_owned(),
+        ca_files: nats
+            .ca_certificates
+            .iter()
+            .enumerate()
+            .map(|(i, path)| (format!("nats.ca_certificates[{i}]"), path.into()))
+            .collect(),
+        key_pairs: nats
+            .certificates
+            .iter()
+            .enumerate()
+            .map(|(i, pair)| hook_tls::KeyPairSource {
+                key: format!("nats.certificates[{i}]"),
+                cert: pair.cert.clone().into(),
+                private_key: pair.key.clone().into(),
             })
-        }
-    }
-}
-
-/// `nats.skip_tls_verify`: any certificate and name; the handshake signature is still checked.
-#[derive(Debug)]
-struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// No trust anchor configured or found: refuse every certificate as of unknown issuer.
-#[derive(Debug)]
-struct NoRoots;
-
-/// What [`NoRoots`] answers to every check.
-fn unknown_issuer() -> rustls::Error {
-    rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
-}
-
-impl ServerCertVerifier for NoRoots {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(unknown_issuer())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(unknown_issuer())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(unknown_issuer())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+            .collect(),
+        skip_verify: nats.skip_tls_verify,
+    })
 }

@@ -4,8 +4,9 @@
 //!
 //! **Who should depend on this crate:** servers that want `common.post_disconnect_hook =
 //! "nats://..."` (usually through the `hooks` facade's `nats` feature), and tools that consume
-//! the stream (the relay). It depends on `hook-core`, `hook-config` and `async-nats`
-//! (JetStream, rustls on ring): never on process or HTTP code.
+//! the stream (the relay). It depends on `hook-core`, `hook-config`, `hook-tls` (the TLS
+//! configuration `https://` hooks use too) and `async-nats` (JetStream, rustls on ring): never on
+//! process or HTTP code.
 //!
 //! The message (documented in `docs/configuration.md`, golden-tested):
 //!

@@ -47,6 +47,8 @@
 //!   for exec tests.
 //! * [`Prometheus`]: Debian's real `prometheus` on a free loopback port, 1 s scrapes, queried
 //!   through its HTTP API, stopped by PID; [`http_get`] to scrape an exporter.
+//! * [`ServerThread`]: an example server under test on a runtime of its own, stopped as its
+//!   binary stops on SIGTERM.
 
 //! * [`NatsServer`], [`NatsCluster`]: Debian's real `nats-server` with JetStream, one node or
 //!   a 3-node loopback cluster, each with a temporary store, stopped by PID.
@@ -66,6 +68,7 @@ mod pki;
 mod prometheus;
 mod scripts;
 mod server;
+mod thread_server;
 mod tls;
 mod tree;
 
@@ -84,5 +87,6 @@ pub use scripts::{
 pub use server::{
     RecordedRequest, RefusedPort, Response, TestServer, TestServerBuilder, WaitTimedOut, free_port,
 };
+pub use thread_server::{Bound, SERVER_START_WAIT, ServerThread, StopSignal};
 pub use tls::{ServerTls, client_config};
 pub use tree::cargo_tree;

@@ -19,26 +19,36 @@ use rustls::{
 
 use crate::der;
 
-/// A mutual-TLS pair to load: the keys to name in errors and the two paths.
-#[derive(Clone, Debug)]
-pub(crate) struct KeyPairSource {
-    pub(crate) key: String,
-    pub(crate) cert: PathBuf,
-    pub(crate) private_key: PathBuf,
+/// A mutual-TLS pair to load: the key to name in errors and the two paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPairSource {
+    /// The pair's configuration key, e.g. `http.certificates[0]`: errors name `<key>.cert`,
+    /// `<key>.key` or the pair itself.
+    pub key: String,
+    /// The PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The PEM private key.
+    pub private_key: PathBuf,
 }
 
-/// What the TLS configuration is built from.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct TlsSources {
-    /// `(config key, path)` of each CA file.
-    pub(crate) ca_files: Vec<(String, PathBuf)>,
-    pub(crate) key_pairs: Vec<KeyPairSource>,
-    pub(crate) skip_verify: bool,
+/// What a TLS client configuration is built from (paths already resolved against the
+/// configuration directory).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSources {
+    /// The configuration section, named in errors about the whole set: `http`, `nats`.
+    pub section: String,
+    /// `(config key, path)` of each CA file, e.g. `("http.ca_certificates[0]", "ca.pem")`.
+    pub ca_files: Vec<(String, PathBuf)>,
+    /// The client pairs offered for mutual TLS, in order of preference.
+    pub key_pairs: Vec<KeyPairSource>,
+    /// `skip_tls_verify`: any server certificate and name (the handshake signature is still
+    /// checked).
+    pub skip_verify: bool,
 }
 
 /// Go's `IsFileInputValid`: after `filepath.Clean`, `.` and `..` are not files (so `""`, `.`,
 /// `a/..`, `..` are rejected; `../x.pem` is fine).
-pub(crate) fn is_file_input_valid(path: &Path) -> bool {
+pub fn is_file_input_valid(path: &Path) -> bool {
     use std::path::Component;
     let mut depth: Vec<Component<'_>> = Vec::new();
     let mut rooted = false;
@@ -115,7 +125,7 @@ fn native_roots() -> &'static [CertificateDer<'static>] {
         let result = rustls_native_certs::load_native_certs();
         if result.certs.is_empty() {
             tracing::debug!(
-                target: "hook_http",
+                target: "hook_tls",
                 errors = result.errors.len(),
                 "no system trust store found: only configured CA certificates are trusted"
             );
@@ -124,8 +134,12 @@ fn native_roots() -> &'static [CertificateDer<'static>] {
     })
 }
 
-/// Builds the client configuration.
-pub(crate) fn client_config(sources: &TlsSources) -> Result<ClientConfig, ConfigError> {
+/// Builds the client configuration: TLS 1.3 and 1.2 on ring; the system roots plus
+/// `ca_files`, verified as Go's `crypto/tls` does ([`TlsSources::skip_verify`] aside); the
+/// `key_pairs` offered per handshake as Go's `tls.Config.Certificates` are. No ALPN: the caller
+/// sets its protocols. Every file is read now; an error names its key and path.
+pub fn client_config(sources: &TlsSources) -> Result<ClientConfig, ConfigError> {
+    let section = sources.section.as_str();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
 
     let mut roots = RootCertStore::empty();
@@ -151,7 +165,9 @@ pub(crate) fn client_config(sources: &TlsSources) -> Result<ClientConfig, Config
         let verifier =
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
-                .map_err(|e| ConfigError::invalid("http.ca_certificates", format!("{e}")))?;
+                .map_err(|e| {
+                    ConfigError::invalid(format!("{section}.ca_certificates"), format!("{e}"))
+                })?;
         Some(verifier)
     };
     let verifier = Arc::new(GoCompatibleVerifier {
@@ -189,17 +205,14 @@ pub(crate) fn client_config(sources: &TlsSources) -> Result<ClientConfig, Config
 
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| ConfigError::invalid("http", format!("TLS setup failed: {e}")))?
+        .map_err(|e| ConfigError::invalid(section, format!("TLS setup failed: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let mut config = if pairs.is_empty() {
+    Ok(if pairs.is_empty() {
         builder.with_no_client_auth()
     } else {
         builder.with_client_cert_resolver(Arc::new(PairResolver { pairs }))
-    };
-    // As Go's client: HTTP/2 when the server offers it, else HTTP/1.1.
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
+    })
 }
 
 /// Verifies as Go's `crypto/tls` does with SFTPGo's settings: webpki with the system roots and
@@ -441,8 +454,83 @@ mod tests {
     fn issuer_and_validity_are_read_from_der() {
         let cert = self_signed(2020, 2040);
         let info = der::parse_certificate(cert.as_ref()).unwrap();
-        assert_eq!(info.not_before, der::unix_seconds(2020, 1, 1, 0, 0, 0));
-        assert_eq!(info.not_after, der::unix_seconds(2040, 1, 1, 0, 0, 0));
+        assert_eq!(
+            info.not_before,
+            hook_core::civil::unix_seconds(2020, 1, 1, 0, 0, 0)
+        );
+        assert_eq!(
+            info.not_after,
+            hook_core::civil::unix_seconds(2040, 1, 1, 0, 0, 0)
+        );
         assert_eq!(info.issuer.first(), Some(&0x30));
+    }
+
+    #[test]
+    fn every_bad_file_is_an_error_naming_its_key_and_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let cert_file = dir.path().join("client.pem");
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        let ca = |path: &Path| TlsSources {
+            section: "nats".into(),
+            ca_files: vec![("nats.ca_certificates[0]".into(), path.to_owned())],
+            ..TlsSources::default()
+        };
+        let pair = |cert: &Path, private_key: &Path| TlsSources {
+            section: "nats".into(),
+            key_pairs: vec![KeyPairSource {
+                key: "nats.certificates[0]".into(),
+                cert: cert.to_owned(),
+                private_key: private_key.to_owned(),
+            }],
+            ..TlsSources::default()
+        };
+        let cases = [
+            (
+                ca(Path::new("")),
+                "nats.ca_certificates[0]",
+                "unable to load invalid CA certificate",
+            ),
+            (
+                ca(&dir.path().join("missing.pem")),
+                "nats.ca_certificates[0]",
+                "missing.pem",
+            ),
+            (
+                ca(&not_pem),
+                "nats.ca_certificates[0]",
+                "holds no PEM certificate",
+            ),
+            (
+                pair(&not_pem, &not_pem),
+                "nats.certificates[0].cert",
+                "holds no PEM certificate",
+            ),
+            (
+                pair(&cert_file, &cert_file),
+                "nats.certificates[0]",
+                "unable to load key pair",
+            ),
+            (
+                pair(&cert_file, &dir.path().join("nokey.pem")),
+                "nats.certificates[0].key",
+                "nokey.pem",
+            ),
+        ];
+        for (sources, key, text) in cases {
+            let err = client_config(&sources).unwrap_err();
+            assert_eq!(err.key(), key, "{err}");
+            assert!(err.to_string().contains(text), "{err}");
+        }
+        // The good pair loads, and the CA file with a certificate is trusted.
+        std::fs::write(dir.path().join("client.key"), key.serialize_pem()).unwrap();
+        client_config(&pair(&cert_file, &dir.path().join("client.key"))).unwrap();
+        client_config(&ca(&cert_file)).unwrap();
     }
 }

@@ -2,22 +2,6 @@
 //! client certificate by the server's CA names (D14) and trusting a listed self-signed server
 //! certificate (D13) need. Everything else is left to webpki.
 
-/// Seconds since the Unix epoch of a proleptic Gregorian date and time (UTC).
-pub(crate) fn unix_seconds(year: i64, month: u32, day: u32, hour: u32, min: u32, sec: u32) -> i64 {
-    // Howard Hinnant's days_from_civil.
-    let (y, m) = if month <= 2 {
-        (year - 1, i64::from(month) + 9)
-    } else {
-        (year, i64::from(month) - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86_400 + i64::from(hour) * 3600 + i64::from(min) * 60 + i64::from(sec)
-}
-
 /// One TLV: its tag, its content and the whole encoding; plus what follows it.
 struct Tlv<'a> {
     tag: u8,
@@ -110,7 +94,7 @@ fn parse_time(tlv: &Tlv<'_>) -> Option<i64> {
         _ => return None,
     };
     let field = |i: usize| rest[i..i + 2].parse::<u32>().ok();
-    Some(unix_seconds(
+    Some(hook_core::civil::unix_seconds(
         year,
         field(0)?,
         field(2)?,
@@ -132,15 +116,6 @@ pub(crate) fn same_name(hint: &[u8], issuer_whole: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unix_seconds_known_dates() {
-        assert_eq!(unix_seconds(1970, 1, 1, 0, 0, 0), 0);
-        assert_eq!(unix_seconds(1994, 11, 6, 8, 49, 37), 784_111_777);
-        assert_eq!(unix_seconds(2000, 2, 29, 0, 0, 0), 951_782_400);
-        assert_eq!(unix_seconds(2038, 1, 19, 3, 14, 8), 2_147_483_648);
-        assert_eq!(unix_seconds(1969, 12, 31, 23, 59, 59), -1);
-    }
 
     #[test]
     fn garbage_is_rejected() {
