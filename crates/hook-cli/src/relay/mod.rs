@@ -44,7 +44,7 @@ use jobs::{Arrival, Budget, Job, Registry, Settled};
 mod jobs;
 
 /// A check that the acks queued before it were written (see `RelaySource::acks_written`).
-type WriteCheck = Pin<Box<dyn Future<Output = ()>>>;
+type WriteCheck = Pin<Box<dyn Future<Output = bool>>>;
 
 /// Messages a relay may hold per hook slot (running, or waiting and sending progress).
 const WINDOW_PER_SLOT: usize = 8;
@@ -410,20 +410,15 @@ impl Shard {
         // the running write check was asked for; that check covers the others.
         let mut unwritten = 0usize;
         let mut to_write = 0usize;
-        let mut writing: Option<(usize, WriteCheck)> = None;
-        let check_writes = |covered: usize| -> (usize, WriteCheck) {
-            let written = source.acks_written();
-            (
-                covered,
-                Box::pin(async move {
-                    if tokio::time::timeout(WRITE_WAIT, written).await.is_err() {
-                        tracing::debug!(
-                            "relay: acks not written within {WRITE_WAIT:?} (disconnected?); their slots are used again"
-                        );
-                    }
-                }),
-            )
+        let mut writing: Option<(usize, Instant, WriteCheck)> = None;
+        let check_writes = |covered: usize| -> (usize, Instant, WriteCheck) {
+            (covered, Instant::now(), Box::pin(source.acks_written()))
         };
+        // A check that waits longer (the connection is down) is given up on this tick: one
+        // timer for the shard, not one per check.
+        let write_batch = (concurrency / 8).max(1);
+        let mut write_tick = tokio::time::interval(WRITE_WAIT / 4);
+        write_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut result = ShardResult::default();
         let mut last_activity = Instant::now();
         // Set by a signal, `--max-events` or `--idle-exit`. From then on no pull request and no
@@ -449,6 +444,17 @@ impl Shard {
                 credits.close();
                 drain_deadline =
                     tokio::time::Instant::now() + PULL_EXPIRES + Duration::from_millis(500);
+            }
+            // Ask whether the settled events' acks are written (after they were queued: the
+            // client handles commands in order) once a batch of them gathered, or at once when a
+            // waiting hook needs one of their slots: not after every outcome, each check costs a
+            // command and a turn of this loop.
+            if writing.is_none()
+                && to_write > 0
+                && (to_write >= write_batch
+                    || (!waiting.is_empty() && in_flight + unwritten >= concurrency))
+            {
+                writing = Some(check_writes(std::mem::take(&mut to_write)));
             }
             // Start what waits, up to the concurrency.
             while !stopping && in_flight + unwritten < concurrency {
@@ -501,15 +507,22 @@ impl Shard {
                 }
                 _ = async {
                     match &mut writing {
-                        Some((_, written)) => written.as_mut().await,
+                        Some((_, _, written)) => written.as_mut().await,
                         None => std::future::pending().await,
                     }
                 } => {
-                    if let Some((covered, _)) = writing.take() {
+                    if let Some((covered, _, _)) = writing.take() {
                         unwritten -= covered;
                     }
-                    if to_write > 0 {
-                        writing = Some(check_writes(std::mem::take(&mut to_write)));
+                }
+                _ = write_tick.tick(), if writing.is_some() => {
+                    if writing.as_ref().is_some_and(|(_, asked, _)| asked.elapsed() >= WRITE_WAIT) {
+                        tracing::debug!(
+                            "relay: acks not written within {WRITE_WAIT:?} (disconnected?); their slots are used again"
+                        );
+                        if let Some((covered, _, _)) = writing.take() {
+                            unwritten -= covered;
+                        }
                     }
                 }
                 Some(first) = outcomes.recv() => {
@@ -538,10 +551,6 @@ impl Shard {
                         } else {
                             give_back(0, job.count());
                         }
-                    }
-                    // Asked after the acks were queued: it resolves once they are written.
-                    if writing.is_none() && to_write > 0 {
-                        writing = Some(check_writes(std::mem::take(&mut to_write)));
                     }
                 }
                 Some(forwarded) = inbox.recv() => {
