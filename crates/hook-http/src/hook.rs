@@ -26,7 +26,7 @@ use crate::headers::{HeaderPlan, HeaderSource};
 use crate::proxy::ProxyEnv;
 use crate::retry::{Attempt, RetryPolicy, TransportFailure, is_success_status, parse_retry_after};
 use crate::template::QueryTemplate;
-use hook_tls::{KeyPairSource, TlsSources};
+use hook_tls::TlsSources;
 
 /// The `User-Agent` Go's client sends; SFTPGo endpoints see it, so it is the default.
 pub const GO_USER_AGENT: &str = "Go-http-client/1.1";
@@ -764,26 +764,12 @@ impl HttpHookBuilder {
         defaults.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         let headers = HeaderPlan::new(&sources, &go_url, defaults)?;
 
-        let mut tls = hook_tls::client_config(&TlsSources {
-            section: "http".to_owned(),
-            ca_files: self
-                .ca_certificates
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (format!("http.ca_certificates[{i}]"), p.clone()))
-                .collect(),
-            key_pairs: self
-                .certificates
-                .iter()
-                .enumerate()
-                .map(|(i, (cert, key))| KeyPairSource {
-                    key: format!("http.certificates[{i}]"),
-                    cert: cert.clone(),
-                    private_key: key.clone(),
-                })
-                .collect(),
-            skip_verify: self.skip_tls_verify,
-        })?;
+        let mut tls = hook_tls::client_config(&TlsSources::from_section(
+            "http",
+            &self.ca_certificates,
+            self.certificates.iter().map(|(cert, key)| (cert, key)),
+            self.skip_tls_verify,
+        ))?;
         // As Go's client: HTTP/2 when the server offers it, else HTTP/1.1.
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         if self.skip_tls_verify {

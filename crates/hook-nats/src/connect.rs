@@ -234,24 +234,10 @@ fn read(key: &str, what: &str, path: &str) -> Result<Vec<u8>, ConfigError> {
 /// plus `nats.ca_certificates`, the client pairs of `nats.certificates` (chosen per handshake),
 /// or no verification with `nats.skip_tls_verify`.
 fn client_config(nats: &NatsSection) -> Result<ClientConfig, ConfigError> {
-    hook_tls::client_config(&hook_tls::TlsSources {
-        section: "nats".to_owned(),
-        ca_files: nats
-            .ca_certificates
-            .iter()
-            .enumerate()
-            .map(|(i, path)| (format!("nats.ca_certificates[{i}]"), path.into()))
-            .collect(),
-        key_pairs: nats
-            .certificates
-            .iter()
-            .enumerate()
-            .map(|(i, pair)| hook_tls::KeyPairSource {
-                key: format!("nats.certificates[{i}]"),
-                cert: pair.cert.clone().into(),
-                private_key: pair.key.clone().into(),
-            })
-            .collect(),
-        skip_verify: nats.skip_tls_verify,
-    })
+    hook_tls::client_config(&hook_tls::TlsSources::from_section(
+        "nats",
+        &nats.ca_certificates,
+        nats.certificates.iter().map(|pair| (&pair.cert, &pair.key)),
+        nats.skip_tls_verify,
+    ))
 }

@@ -46,6 +46,42 @@ pub struct TlsSources {
     pub skip_verify: bool,
 }
 
+impl TlsSources {
+    /// The sources of a section's `ca_certificates`, `certificates` (`(cert, key)` pairs) and
+    /// `skip_tls_verify` keys, named `<section>.ca_certificates[i]` and
+    /// `<section>.certificates[i]` in errors.
+    pub fn from_section<C, P, K>(
+        section: &str,
+        ca_files: impl IntoIterator<Item = C>,
+        pairs: impl IntoIterator<Item = (P, K)>,
+        skip_verify: bool,
+    ) -> TlsSources
+    where
+        C: Into<PathBuf>,
+        P: Into<PathBuf>,
+        K: Into<PathBuf>,
+    {
+        TlsSources {
+            section: section.to_owned(),
+            ca_files: ca_files
+                .into_iter()
+                .enumerate()
+                .map(|(i, path)| (format!("{section}.ca_certificates[{i}]"), path.into()))
+                .collect(),
+            key_pairs: pairs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (cert, key))| KeyPairSource {
+                    key: format!("{section}.certificates[{i}]"),
+                    cert: cert.into(),
+                    private_key: key.into(),
+                })
+                .collect(),
+            skip_verify,
+        }
+    }
+}
+
 /// Go's `IsFileInputValid`: after `filepath.Clean`, `.` and `..` are not files (so `""`, `.`,
 /// `a/..`, `..` are rejected; `../x.pem` is fine).
 pub fn is_file_input_valid(path: &Path) -> bool {

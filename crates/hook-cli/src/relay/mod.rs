@@ -46,6 +46,12 @@ mod jobs;
 /// A check that the acks queued before it were written (see `RelaySource::acks_written`).
 type WriteCheck = Pin<Box<dyn Future<Output = bool>>>;
 
+/// Slots held by settled events whose acks are not known to be written: those settled since the
+/// running check was asked for, and those it covers.
+fn unwritten(to_write: usize, writing: &Option<(usize, Instant, WriteCheck)>) -> usize {
+    to_write + writing.as_ref().map_or(0, |(covered, _, _)| *covered)
+}
+
 /// Messages a relay may hold per hook slot (running, or waiting and sending progress).
 const WINDOW_PER_SLOT: usize = 8;
 /// Pull requests a relay keeps in flight.
@@ -406,9 +412,8 @@ impl Shard {
         let mut in_flight = 0usize;
         // Hook slots whose event is settled but whose ack (NAK, TERM) is not yet known to be
         // written to the socket: a relay killed now leaves those events run and unsettled, like
-        // the running ones, so they hold their slot until then. `to_write` of them settled after
-        // the running write check was asked for; that check covers the others.
-        let mut unwritten = 0usize;
+        // the running ones, so they hold their slot until then ([`unwritten`]): `to_write` of them
+        // settled after the running write check was asked for; that check covers the others.
         let mut to_write = 0usize;
         let mut writing: Option<(usize, Instant, WriteCheck)> = None;
         let check_writes = |covered: usize| -> (usize, Instant, WriteCheck) {
@@ -452,12 +457,13 @@ impl Shard {
             if writing.is_none()
                 && to_write > 0
                 && (to_write >= write_batch
-                    || (!waiting.is_empty() && in_flight + unwritten >= concurrency))
+                    || (!waiting.is_empty()
+                        && in_flight + unwritten(to_write, &writing) >= concurrency))
             {
                 writing = Some(check_writes(std::mem::take(&mut to_write)));
             }
             // Start what waits, up to the concurrency.
-            while !stopping && in_flight + unwritten < concurrency {
+            while !stopping && in_flight + unwritten(to_write, &writing) < concurrency {
                 let Some(id) = waiting.pop_front() else { break };
                 let Some(job) = jobs.get_mut(&id) else {
                     continue;
@@ -511,18 +517,14 @@ impl Shard {
                         None => std::future::pending().await,
                     }
                 } => {
-                    if let Some((covered, _, _)) = writing.take() {
-                        unwritten -= covered;
-                    }
+                    writing = None;
                 }
                 _ = write_tick.tick(), if writing.is_some() => {
                     if writing.as_ref().is_some_and(|(_, asked, _)| asked.elapsed() >= WRITE_WAIT) {
                         tracing::debug!(
                             "relay: acks not written within {WRITE_WAIT:?} (disconnected?); their slots are used again"
                         );
-                        if let Some((covered, _, _)) = writing.take() {
-                            unwritten -= covered;
-                        }
+                        writing = None;
                     }
                 }
                 Some(first) = outcomes.recv() => {
@@ -536,7 +538,6 @@ impl Shard {
                             continue;
                         };
                         in_flight -= 1;
-                        unwritten += 1;
                         to_write += 1;
                         let now = Instant::now();
                         last_activity = now;
